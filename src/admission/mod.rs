@@ -1,0 +1,221 @@
+//! Admission: the decisions behind `POST /validate` and `POST /mutate`.
+//!
+//! `review` takes the raw body and returns the AdmissionReview to send back; the HTTP layer only
+//! adds transport concerns. Every decision is one tracing span with the request's identity.
+
+pub mod change;
+pub mod error;
+pub mod lock;
+pub mod mutate;
+pub mod secrets;
+pub mod validate;
+
+use std::time::Instant;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::{
+    Client,
+    core::{
+        DynamicObject,
+        admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation},
+    },
+};
+use tracing::{Instrument, field};
+
+use crate::{resource, restore_job::JobSettings, run::new_run_id};
+
+pub use error::AdmissionError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Validate,
+    Mutate,
+}
+
+impl Endpoint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Validate => "validate",
+            Self::Mutate => "mutate",
+        }
+    }
+}
+
+/// How a review ended, for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Allowed,
+    Patched,
+    Denied(&'static str),
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Patched => "patched",
+            Self::Denied(_) => "denied",
+        }
+    }
+}
+
+/// A body that is not an `admission.k8s.io/v1` AdmissionReview with a request: the HTTP layer
+/// answers 400 and the API server applies the webhook's failure policy.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("the body is not an AdmissionReview: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error(
+        "expected apiVersion admission.k8s.io/v1 and kind AdmissionReview, got {api_version:?} {kind:?}"
+    )]
+    WrongType { api_version: String, kind: String },
+    #[error("the AdmissionReview has no request")]
+    MissingRequest,
+    #[error("request.object is missing for a {0:?} operation")]
+    MissingObject(Operation),
+}
+
+/// Everything the two endpoints need.
+#[derive(Clone)]
+pub struct Admission {
+    pub client: Client,
+    pub jobs: JobSettings,
+    /// `activeDeadlineSeconds` for restore Jobs whose template sets none.
+    pub default_deadline_seconds: i64,
+}
+
+pub fn decode(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ReviewError> {
+    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)?;
+    if review.types.api_version != kube::core::admission::META_API_VERSION_V1
+        || review.types.kind != kube::core::admission::META_KIND
+    {
+        return Err(ReviewError::WrongType {
+            api_version: review.types.api_version,
+            kind: review.types.kind,
+        });
+    }
+    let request: AdmissionRequest<DynamicObject> =
+        review.try_into().map_err(|_| ReviewError::MissingRequest)?;
+    if matches!(request.operation, Operation::Create | Operation::Update)
+        && request.object.is_none()
+    {
+        return Err(ReviewError::MissingObject(request.operation.clone()));
+    }
+    if request.operation == Operation::Update && request.old_object.is_none() {
+        return Err(ReviewError::MissingObject(Operation::Update));
+    }
+    Ok(request)
+}
+
+fn is_cratedb(request: &AdmissionRequest<DynamicObject>) -> bool {
+    request.kind.group == resource::GROUP && request.kind.kind == resource::KIND
+}
+
+impl Admission {
+    /// Decides one review. Errors mean the body was not a usable AdmissionReview.
+    pub async fn review(
+        &self,
+        endpoint: Endpoint,
+        body: &[u8],
+    ) -> Result<(AdmissionReview<DynamicObject>, Outcome), ReviewError> {
+        let request = decode(body)?;
+        let span = tracing::info_span!(
+            "admission",
+            endpoint = endpoint.as_str(),
+            uid = %request.uid,
+            namespace = request.namespace.as_deref().unwrap_or(""),
+            name = %request.name,
+            operation = ?request.operation,
+            dry_run = request.dry_run,
+            allowed = field::Empty,
+            reason = field::Empty,
+            run_id = field::Empty,
+            duration_ms = field::Empty,
+        );
+        let started = Instant::now();
+        let (response, outcome) = self
+            .decide(endpoint, &request)
+            .instrument(span.clone())
+            .await;
+        span.record("allowed", response.allowed);
+        if let Outcome::Denied(reason) = outcome {
+            span.record("reason", reason);
+        }
+        span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
+        span.in_scope(|| match outcome {
+            Outcome::Denied(_) => {
+                tracing::info!(message = %response.result.message, "review denied")
+            }
+            _ => tracing::info!("review allowed"),
+        });
+        Ok((response.into_review(), outcome))
+    }
+
+    async fn decide(
+        &self,
+        endpoint: Endpoint,
+        request: &AdmissionRequest<DynamicObject>,
+    ) -> (AdmissionResponse, Outcome) {
+        let response = AdmissionResponse::from(request);
+        if !is_cratedb(request) {
+            return (response, Outcome::Allowed);
+        }
+        let now = Timestamp::now();
+        match endpoint {
+            Endpoint::Mutate => {
+                let patch = mutate::patch_for(request, &new_run_id(now), now);
+                if patch.0.is_empty() {
+                    return (response, Outcome::Allowed);
+                }
+                if let Some(id) = patch_run_id(&patch) {
+                    tracing::Span::current().record("run_id", id);
+                }
+                match response.clone().with_patch(patch) {
+                    Ok(patched) => (patched, Outcome::Patched),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot serialise the patch");
+                        (
+                            response.deny("internal error: cannot serialise the patch"),
+                            Outcome::Denied("InternalError"),
+                        )
+                    }
+                }
+            }
+            Endpoint::Validate => {
+                let validator = validate::Validator {
+                    client: &self.client,
+                    jobs: &self.jobs,
+                    default_deadline_seconds: self.default_deadline_seconds,
+                };
+                match validator.validate(request, now).await {
+                    Ok(admitted) => {
+                        if let Some(job) = &admitted.job {
+                            tracing::info!(job = %job, "restore Job created");
+                        }
+                        let mut response = response;
+                        if !admitted.warnings.is_empty() {
+                            response.warnings = Some(admitted.warnings);
+                        }
+                        (response, Outcome::Allowed)
+                    }
+                    Err(error) => {
+                        let reason = error.reason();
+                        (error.deny(response), Outcome::Denied(reason))
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn patch_run_id(patch: &json_patch::Patch) -> Option<String> {
+    patch.0.iter().find_map(|op| match op {
+        json_patch::PatchOperation::Add(add) => add
+            .value
+            .pointer("/restore/runId")
+            .or_else(|| add.value.get("runId"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        _ => None,
+    })
+}

@@ -1,0 +1,231 @@
+//! The mutating webhook (SPEC A2, A7): for a newly requested restore, stamp the run id, write the
+//! defaults, and seed `status.restore` with the Pending phase. A minimal JSON patch that adds only
+//! what is missing, so running it twice changes nothing (reinvocation-safe).
+
+use json_patch::{AddOperation, Patch, PatchOperation, jsonptr::PointerBuf};
+use k8s_openapi::jiff::Timestamp;
+use kube::core::{DynamicObject, admission::AdmissionRequest};
+use serde_json::{Value, json};
+
+use super::change::{RestoreChange, classify, run_id_annotation};
+use crate::{
+    repository::StorageProvider, resource::RUN_ID_ANNOTATION, restore_type::RestoreType,
+    run::RunIdentity, status::Phase,
+};
+
+fn add(tokens: &[&str], value: Value) -> PatchOperation {
+    PatchOperation::Add(AddOperation {
+        path: PointerBuf::from_tokens(tokens.iter().copied()),
+        value,
+    })
+}
+
+/// The patch for one review; empty when nothing needs to change. `fresh_run_id` is used only when
+/// this request has no run id of its own yet.
+pub fn patch_for(
+    request: &AdmissionRequest<DynamicObject>,
+    fresh_run_id: &str,
+    now: Timestamp,
+) -> Patch {
+    let RestoreChange::NewRequest { restore_snapshot } = classify(request) else {
+        return Patch(Vec::new());
+    };
+    let Some(object) = request.object.as_ref() else {
+        return Patch(Vec::new());
+    };
+    let name = object.metadata.name.clone().unwrap_or_default();
+    let namespace = object
+        .metadata
+        .namespace
+        .clone()
+        .or_else(|| request.namespace.clone())
+        .unwrap_or_default();
+    if name.is_empty() {
+        // Validation denies restores on unnamed (generateName) objects; nothing to stamp.
+        return Patch(Vec::new());
+    }
+
+    // A run id this request already carries (set by an earlier invocation of this webhook) is
+    // kept; one inherited unchanged from the stored object belongs to an earlier run.
+    let new_annotation = run_id_annotation(Some(object));
+    let old_annotation = run_id_annotation(request.old_object.as_ref());
+    let run_id = match new_annotation {
+        Some(id) if !id.is_empty() && Some(id) != old_annotation => id.to_string(),
+        _ => fresh_run_id.to_string(),
+    };
+
+    let mut ops = Vec::new();
+    match object.metadata.annotations.as_ref() {
+        None => ops.push(add(
+            &["metadata", "annotations"],
+            json!({RUN_ID_ANNOTATION: run_id}),
+        )),
+        Some(_) if new_annotation != Some(run_id.as_str()) => ops.push(add(
+            &["metadata", "annotations", RUN_ID_ANNOTATION],
+            json!(run_id),
+        )),
+        Some(_) => {}
+    }
+
+    let restore_type = restore_snapshot
+        .get("type")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if restore_type.is_none() {
+        ops.push(add(
+            &["spec", "cluster", "restoreSnapshot", "type"],
+            json!(RestoreType::default().as_str()),
+        ));
+    }
+    if restore_snapshot.get("backupProvider").is_none() {
+        ops.push(add(
+            &["spec", "cluster", "restoreSnapshot", "backupProvider"],
+            json!(StorageProvider::default().as_str()),
+        ));
+    }
+
+    let seeded = object
+        .data
+        .pointer("/status/restore/runId")
+        .and_then(Value::as_str)
+        == Some(run_id.as_str());
+    if !seeded {
+        let run = RunIdentity::new(&namespace, &name, &run_id);
+        let snapshot = restore_snapshot
+            .get("snapshot")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let restore = json!({
+            "runId": run_id,
+            "snapshot": snapshot,
+            "type": restore_type.unwrap_or_else(|| RestoreType::default().as_str().to_string()),
+            "phase": Phase::Pending,
+            "jobName": run.job_name(),
+            "repository": run.repository(),
+            "requestedAt": now.to_string(),
+            "message": format!("Restore admitted; waiting for Job {} to start.", run.job_name()),
+        });
+        match object.data.get("status") {
+            Some(Value::Object(_)) => ops.push(add(&["status", "restore"], restore)),
+            _ => ops.push(add(&["status"], json!({"restore": restore}))),
+        }
+    }
+    Patch(ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(old: Option<Value>, new: Value) -> AdmissionRequest<DynamicObject> {
+        serde_json::from_value(json!({
+            "uid": "u", "kind": {"group": "cloud.crate.io", "version": "v1", "kind": "CrateDB"},
+            "resource": {"group": "cloud.crate.io", "version": "v1", "resource": "cratedbs"},
+            "operation": if old.is_some() { "UPDATE" } else { "CREATE" },
+            "namespace": "ns", "userInfo": {},
+            "object": new, "oldObject": old
+        }))
+        .unwrap()
+    }
+
+    fn cr(annotations: Option<Value>, rs: Value, status: Option<Value>) -> Value {
+        let mut v = json!({"apiVersion": "cloud.crate.io/v1", "kind": "CrateDB",
+            "metadata": {"name": "c1", "namespace": "ns"},
+            "spec": {"cluster": {"restoreSnapshot": rs}}});
+        if let Some(a) = annotations {
+            v["metadata"]["annotations"] = a;
+        }
+        if let Some(s) = status {
+            v["status"] = s;
+        }
+        v
+    }
+
+    fn now() -> Timestamp {
+        "2026-11-25T08:25:42Z".parse().unwrap()
+    }
+
+    fn apply(doc: &Value, patch: &Patch) -> Value {
+        let mut doc = doc.clone();
+        json_patch::patch(&mut doc, patch).unwrap();
+        doc
+    }
+
+    #[test]
+    fn new_request_gets_run_id_defaults_and_pending_status() {
+        let new = cr(None, json!({"snapshot": "s1"}), None);
+        let patch = patch_for(&request(None, new.clone()), "r1", now());
+        assert_eq!(
+            serde_json::to_value(&patch).unwrap(),
+            json!([
+                {"op": "add", "path": "/metadata/annotations", "value": {"restore.cloud.crate.io/run-id": "r1"}},
+                {"op": "add", "path": "/spec/cluster/restoreSnapshot/type", "value": "tables"},
+                {"op": "add", "path": "/spec/cluster/restoreSnapshot/backupProvider", "value": "aws"},
+                {"op": "add", "path": "/status", "value": {"restore": {
+                    "runId": "r1", "snapshot": "s1", "type": "tables", "phase": "Pending",
+                    "jobName": "restore-c1-r1", "repository": "restore_backup_r1",
+                    "requestedAt": "2026-11-25T08:25:42Z",
+                    "message": "Restore admitted; waiting for Job restore-c1-r1 to start."}}}
+            ])
+        );
+        // Idempotent: the patched object needs no further patch, whatever id is offered.
+        let patched = apply(&new, &patch);
+        assert!(patch_for(&request(None, patched), "r2", now()).0.is_empty());
+    }
+
+    #[test]
+    fn existing_annotations_and_status_are_extended_not_replaced() {
+        let old = cr(
+            Some(json!({"keep": "me", RUN_ID_ANNOTATION: "r0"})),
+            json!({"snapshot": ""}),
+            Some(json!({"health": "GREEN", "restore": {"runId": "r0", "phase": "Succeeded"}})),
+        );
+        let new = cr(
+            Some(json!({"keep": "me", RUN_ID_ANNOTATION: "r0"})),
+            json!({"snapshot": "s2", "type": "all", "backupProvider": "azure_blob"}),
+            Some(json!({"health": "GREEN", "restore": {"runId": "r0", "phase": "Succeeded"}})),
+        );
+        let patch = patch_for(&request(Some(old.clone()), new.clone()), "r1", now());
+        let patched = apply(&new, &patch);
+        assert_eq!(patched["metadata"]["annotations"]["keep"], "me");
+        assert_eq!(patched["metadata"]["annotations"][RUN_ID_ANNOTATION], "r1");
+        assert_eq!(patched["status"]["health"], "GREEN");
+        assert_eq!(patched["status"]["restore"]["runId"], "r1");
+        assert_eq!(patched["status"]["restore"]["type"], "all");
+        assert_eq!(
+            patched["spec"]["cluster"]["restoreSnapshot"]["backupProvider"],
+            "azure_blob"
+        );
+        assert_eq!(patch.0.len(), 2, "{patch:?}");
+        // Reinvoked on its own output: nothing more to do.
+        assert!(
+            patch_for(&request(Some(old), patched), "r9", now())
+                .0
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn no_patch_without_a_new_request() {
+        let stored = cr(
+            Some(json!({RUN_ID_ANNOTATION: "r0"})),
+            json!({"snapshot": "s1", "type": "tables"}),
+            None,
+        );
+        assert!(
+            patch_for(&request(Some(stored.clone()), stored.clone()), "r1", now())
+                .0
+                .is_empty()
+        );
+        let reset = cr(
+            Some(json!({RUN_ID_ANNOTATION: "r0"})),
+            json!({"snapshot": ""}),
+            None,
+        );
+        assert!(
+            patch_for(&request(Some(stored), reset), "r1", now())
+                .0
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,275 @@
+//! The validating webhook (SPEC A3, A15): rules, Secret checks, the one-restore-per-cluster lock,
+//! and, for an admitted real (non-dry-run) request, the restore Job.
+
+use k8s_openapi::{api::batch::v1::Job, jiff::Timestamp};
+use kube::{
+    Api, Client,
+    api::PostParams,
+    core::{DynamicObject, admission::AdmissionRequest},
+};
+use serde_json::Value;
+
+use super::{
+    change::{RestoreChange, classify, run_id_annotation},
+    error::AdmissionError,
+    lock::{self, Observed},
+    secrets,
+};
+use crate::{
+    repository::repository_name,
+    resource::{RUN_ID_ANNOTATION, RestoreSnapshotSpec},
+    restore_job::{JobSettings, Owner, build_job},
+    restore_request::{self, FieldError, RestoreRequest, SPEC_PATH},
+    restore_type::restore_statement,
+    run::{RunIdentity, labels},
+    status::RestoreStatus,
+    version::ServerVersion,
+};
+
+/// Warnings longer than this may be cut by the API server; long plans are summarised.
+const MAX_WARNING_CHARS: usize = 250;
+
+/// What an allowed review says back.
+#[derive(Debug, Default)]
+pub struct Admitted {
+    pub warnings: Vec<String>,
+    /// The Job created for this review (none for dry-run or when nothing was requested).
+    pub job: Option<String>,
+}
+
+pub struct Validator<'a> {
+    pub client: &'a Client,
+    pub jobs: &'a JobSettings,
+    pub default_deadline_seconds: i64,
+}
+
+impl Validator<'_> {
+    pub async fn validate(
+        &self,
+        request: &AdmissionRequest<DynamicObject>,
+        now: Timestamp,
+    ) -> Result<Admitted, AdmissionError> {
+        let RestoreChange::NewRequest { restore_snapshot } = classify(request) else {
+            return Ok(Admitted::default());
+        };
+        let object = request
+            .object
+            .as_ref()
+            .expect("a new request always has an object");
+        let name = object.metadata.name.clone().unwrap_or_default();
+        let namespace = object
+            .metadata
+            .namespace
+            .clone()
+            .or_else(|| request.namespace.clone())
+            .unwrap_or_default();
+        if name.is_empty() {
+            return Err(AdmissionError::InvalidSpec(vec![FieldError::new(
+                "metadata.name",
+                "is empty; a restore needs a named CrateDB resource (generateName is not supported with restoreSnapshot)",
+            )]));
+        }
+
+        let spec: RestoreSnapshotSpec =
+            serde_json::from_value(restore_snapshot.clone()).map_err(|e| {
+                AdmissionError::InvalidSpec(vec![FieldError::new(
+                    SPEC_PATH,
+                    format!("cannot be read: {e}"),
+                )])
+            })?;
+        let restore = restore_request::validate(&spec).map_err(AdmissionError::InvalidSpec)?;
+
+        let secret_errors =
+            secrets::check_references(self.client, &namespace, &restore.credentials).await?;
+        if !secret_errors.is_empty() {
+            return Err(AdmissionError::InvalidSpec(secret_errors));
+        }
+
+        let run_id = match run_id_annotation(Some(object)) {
+            Some(id)
+                if crate::run::is_valid_run_id(id)
+                    && Some(id) != run_id_annotation(request.old_object.as_ref()) =>
+            {
+                id
+            }
+            _ => {
+                return Err(AdmissionError::MissingRunId {
+                    annotation: RUN_ID_ANNOTATION,
+                });
+            }
+        };
+        let run = RunIdentity::new(&namespace, &name, run_id);
+
+        let old_status: Option<RestoreStatus> = request
+            .old_object
+            .as_ref()
+            .and_then(|o| o.data.pointer("/status/restore"))
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let observed = Observed::read(self.client, &run).await?;
+        let (conflict, mut warnings) = observed.conflict(&run, old_status.as_ref(), now);
+        if let Some(conflict) = conflict {
+            return Err(conflict);
+        }
+
+        let version = object
+            .data
+            .pointer("/spec/cluster/version")
+            .and_then(Value::as_str)
+            .and_then(|v| v.parse::<ServerVersion>().ok());
+        warnings.insert(0, plan_warning(&restore, &run, version));
+        warnings.extend(restore.warnings.iter().cloned());
+
+        if request.dry_run {
+            warnings.push(format!(
+                "dry run: no restore Job was created; a real apply creates Job {}/{}",
+                run.namespace,
+                run.job_name()
+            ));
+            return Ok(Admitted {
+                warnings,
+                job: None,
+            });
+        }
+
+        let owner = object
+            .metadata
+            .uid
+            .clone()
+            .filter(|u| !u.is_empty())
+            .map(|uid| Owner {
+                name: name.clone(),
+                uid,
+            });
+        let lease = lock::acquire(self.client, &run, owner.as_ref(), now).await?;
+        let job = build_job(
+            self.jobs,
+            &run,
+            owner.as_ref(),
+            self.default_deadline_seconds,
+        );
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), &namespace);
+        match jobs.create(&PostParams::default(), &job).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                // The API server retried this call: the Job exists already if it is ours.
+                let existing =
+                    jobs.get(&run.job_name())
+                        .await
+                        .map_err(AdmissionError::kubernetes(format!(
+                            "read restore Job {}",
+                            run.job_name()
+                        )))?;
+                let ours = existing
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(labels::RUN_ID))
+                    .is_some_and(|id| id == run_id);
+                if !ours {
+                    lock::release(self.client, &run, &lease).await;
+                    return Err(AdmissionError::ConcurrentRequest(format!(
+                        "a Job named {} already exists and belongs to another run; delete it or apply again",
+                        run.job_name()
+                    )));
+                }
+            }
+            Err(e) => {
+                lock::release(self.client, &run, &lease).await;
+                return Err(AdmissionError::kubernetes(format!(
+                    "create restore Job {}/{}",
+                    namespace,
+                    run.job_name()
+                ))(e));
+            }
+        }
+        warnings.push(format!(
+            "restore Job {ns}/{job} created; follow it with: kubectl -n {ns} logs -f job/{job}",
+            ns = namespace,
+            job = run.job_name()
+        ));
+        Ok(Admitted {
+            warnings,
+            job: Some(run.job_name()),
+        })
+    }
+}
+
+/// `planned: RESTORE SNAPSHOT …` — no credentials are part of the statement. A plan too long for
+/// one warning keeps its start and says how much was left out.
+pub fn plan_warning(
+    restore: &RestoreRequest,
+    run: &RunIdentity,
+    version: Option<ServerVersion>,
+) -> String {
+    let statement = restore_statement(
+        &repository_name(&run.run_id),
+        &restore.snapshot,
+        &restore.target,
+        version,
+    );
+    let full = format!("planned: {statement}");
+    if full.chars().count() <= MAX_WARNING_CHARS {
+        return full;
+    }
+    let total = full.chars().count();
+    let kept: String = full.chars().take(MAX_WARNING_CHARS - 40).collect();
+    format!(
+        "{kept}… ({} more characters; see status.restore.plan)",
+        total - (MAX_WARNING_CHARS - 40)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn plan_warning_shows_the_statement_and_never_credentials() {
+        let spec: RestoreSnapshotSpec = serde_json::from_value(json!({
+            "snapshot": "snap-1", "type": "tables", "tables": ["doc.t1", "x\"y.z"],
+            "accessKeyId": {"secretKeyRef": {"name": "s", "key": "access-key-id"}},
+            "secretAccessKey": {"secretKeyRef": {"name": "s", "key": "secret-access-key"}},
+            "bucket": {"secretKeyRef": {"name": "s", "key": "bucket"}},
+            "basePath": {"secretKeyRef": {"name": "s", "key": "base-path"}}
+        }))
+        .unwrap();
+        let restore = restore_request::validate(&spec);
+        // "x\"y.z" has a stray quote in an unquoted part: denied.
+        assert!(restore.is_err());
+        let mut spec = spec;
+        spec.tables = Some(vec!["doc.t1".into(), "\"x\"\"y\".z".into()]);
+        let restore = restore_request::validate(&spec).unwrap();
+        let run = RunIdentity::new("ns", "c1", "20261125082542-3fa9c1");
+        assert_eq!(
+            plan_warning(&restore, &run, None),
+            r#"planned: RESTORE SNAPSHOT "restore_backup_20261125082542_3fa9c1"."snap-1" TABLE "doc"."t1", "x""y"."z" WITH (wait_for_completion = false)"#
+        );
+    }
+
+    #[test]
+    fn long_plans_are_summarised() {
+        let tables: Vec<String> = (0..100).map(|i| format!("doc.table_{i}")).collect();
+        let spec: RestoreSnapshotSpec = serde_json::from_value(json!({
+            "snapshot": "s", "tables": tables,
+            "accessKeyId": {"secretKeyRef": {"name": "s", "key": "a"}},
+            "secretAccessKey": {"secretKeyRef": {"name": "s", "key": "b"}},
+            "bucket": {"secretKeyRef": {"name": "s", "key": "c"}},
+            "basePath": {"secretKeyRef": {"name": "s", "key": "d"}}
+        }))
+        .unwrap();
+        let restore = restore_request::validate(&spec).unwrap();
+        let warning = plan_warning(&restore, &RunIdentity::new("ns", "c", "r1"), None);
+        assert!(
+            warning.chars().count() <= MAX_WARNING_CHARS + 60,
+            "{warning}"
+        );
+        assert!(warning.starts_with(
+            r#"planned: RESTORE SNAPSHOT "restore_backup_r1"."s" TABLE "doc"."table_0""#
+        ));
+        assert!(
+            warning.ends_with("more characters; see status.restore.plan)"),
+            "{warning}"
+        );
+    }
+}

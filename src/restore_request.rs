@@ -1,0 +1,591 @@
+//! From `spec.cluster.restoreSnapshot` as written to a validated restore request (SPEC A7, A8, A15).
+//!
+//! Pure: takes the spec, returns the request or every problem at once, each naming the field path
+//! and the fix. The admission webhook and the restore Job share it, so what was admitted is exactly
+//! what runs.
+
+use std::fmt;
+
+use crate::{
+    repository::{CredentialField, StorageProvider},
+    resource::{PartitionSpec, RestoreSnapshotSpec, SecretRef},
+    restore_type::{PartitionTarget, RestoreTarget, RestoreType, Section},
+    sql::{SqlLiteral, TableIdent, parse_single_ident},
+};
+
+pub const SPEC_PATH: &str = "spec.cluster.restoreSnapshot";
+
+/// One problem with a request: where it is and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub path: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// A secret value the restore needs: which field asks for it and where it lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRef {
+    pub field: CredentialField,
+    pub secret: String,
+    pub key: String,
+}
+
+impl CredentialRef {
+    pub fn path(&self) -> String {
+        format!("{SPEC_PATH}.{}", self.field.crd_field)
+    }
+}
+
+/// A request that passed every rule that needs no cluster access.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoreRequest {
+    pub snapshot: String,
+    pub restore_type: RestoreType,
+    pub target: RestoreTarget,
+    pub provider: StorageProvider,
+    /// In the provider's binding order (SPEC B§6).
+    pub credentials: Vec<CredentialRef>,
+    /// Things that are allowed but probably not what the user meant.
+    pub warnings: Vec<String>,
+}
+
+/// Validates a requested restore. `spec.snapshot` must be non-empty; callers check
+/// [`RestoreSnapshotSpec::requested_snapshot`] first.
+pub fn validate(spec: &RestoreSnapshotSpec) -> Result<RestoreRequest, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+
+    let snapshot = spec.snapshot.clone().unwrap_or_default();
+    if snapshot.is_empty() {
+        errors.push(FieldError::new(
+            format!("{SPEC_PATH}.snapshot"),
+            "is empty; name the snapshot to restore",
+        ));
+    } else if snapshot.chars().any(char::is_control) {
+        errors.push(FieldError::new(
+            format!("{SPEC_PATH}.snapshot"),
+            "contains control characters; use the snapshot name as sys.snapshots shows it",
+        ));
+    }
+
+    let restore_type = match spec.restore_type.as_deref() {
+        None => RestoreType::default(),
+        Some(name) => name.parse().unwrap_or_else(|()| {
+            errors.push(FieldError::new(
+                format!("{SPEC_PATH}.type"),
+                format!(
+                    "{name:?} is not a restore type; use one of {}",
+                    RestoreType::NAMES.join(", ")
+                ),
+            ));
+            RestoreType::default()
+        }),
+    };
+
+    // An unknown provider says nothing about which credentials are needed, so they are only
+    // checked for a known one.
+    let provider = match spec.backup_provider.as_deref() {
+        None => Some(StorageProvider::default()),
+        Some(name) => name
+            .parse()
+            .map_err(|()| {
+                errors.push(FieldError::new(
+                    format!("{SPEC_PATH}.backupProvider"),
+                    format!(
+                        "{name:?} is not a storage provider; use {}",
+                        StorageProvider::NAMES.join(" or ")
+                    ),
+                ))
+            })
+            .ok(),
+    };
+
+    let target = match restore_type {
+        RestoreType::All => Some(RestoreTarget::All),
+        RestoreType::Metadata => Some(RestoreTarget::Metadata),
+        RestoreType::Tables => {
+            tables_target(spec.tables.as_deref().unwrap_or_default(), &mut errors)
+        }
+        RestoreType::Sections => {
+            sections_target(spec.sections.as_deref().unwrap_or_default(), &mut errors)
+        }
+        RestoreType::Partitions => {
+            partitions_target(spec.partitions.as_deref().unwrap_or_default(), &mut errors)
+        }
+    };
+    for (field, used_by, present) in [
+        (
+            "tables",
+            RestoreType::Tables,
+            spec.tables.as_ref().is_some_and(|v| !v.is_empty()),
+        ),
+        (
+            "sections",
+            RestoreType::Sections,
+            spec.sections.as_ref().is_some_and(|v| !v.is_empty()),
+        ),
+        (
+            "partitions",
+            RestoreType::Partitions,
+            spec.partitions.as_ref().is_some_and(|v| !v.is_empty()),
+        ),
+    ] {
+        if present && restore_type != used_by {
+            warnings.push(format!(
+                "{SPEC_PATH}.{field} is ignored for type {restore_type}; it is only read for type {used_by}"
+            ));
+        }
+    }
+
+    let credentials = provider
+        .map(|p| credential_refs(spec, p, &mut errors))
+        .unwrap_or_default();
+
+    match (target, provider) {
+        (Some(target), Some(provider)) if errors.is_empty() => Ok(RestoreRequest {
+            snapshot,
+            restore_type,
+            target,
+            provider,
+            credentials,
+            warnings,
+        }),
+        _ => Err(errors),
+    }
+}
+
+fn tables_target(tables: &[String], errors: &mut Vec<FieldError>) -> Option<RestoreTarget> {
+    // The reference restores everything for an empty list or exactly ["all"] (SPEC B§5).
+    if tables.is_empty() || (tables.len() == 1 && tables[0].trim().eq_ignore_ascii_case("all")) {
+        return Some(RestoreTarget::All);
+    }
+    let before = errors.len();
+    let mut parsed = Vec::with_capacity(tables.len());
+    for (i, name) in tables.iter().enumerate() {
+        match TableIdent::parse(name) {
+            Ok(ident) if !parsed.contains(&ident) => parsed.push(ident),
+            Ok(_) => {}
+            Err(e) => errors.push(FieldError::new(
+                format!("{SPEC_PATH}.tables[{i}]"),
+                format!(
+                    "{name:?} cannot be parsed: {e}; write schema.table (no schema means doc), quoting a part as \"...\" if it contains dots or quotes"
+                ),
+            )),
+        }
+    }
+    (errors.len() == before).then_some(RestoreTarget::Tables(parsed))
+}
+
+fn sections_target(sections: &[String], errors: &mut Vec<FieldError>) -> Option<RestoreTarget> {
+    if sections.is_empty() {
+        errors.push(FieldError::new(
+            format!("{SPEC_PATH}.sections"),
+            format!(
+                "type sections needs at least one section; list some of {}",
+                Section::NAMES.join(", ")
+            ),
+        ));
+        return None;
+    }
+    let before = errors.len();
+    let mut parsed = Vec::with_capacity(sections.len());
+    for (i, name) in sections.iter().enumerate() {
+        match name.parse::<Section>() {
+            Ok(section) if !parsed.contains(&section) => parsed.push(section),
+            Ok(_) => {}
+            Err(()) => errors.push(FieldError::new(
+                format!("{SPEC_PATH}.sections[{i}]"),
+                format!(
+                    "{name:?} is not a section; use one of {}",
+                    Section::NAMES.join(", ")
+                ),
+            )),
+        }
+    }
+    (errors.len() == before).then_some(RestoreTarget::Sections(parsed))
+}
+
+fn partitions_target(
+    partitions: &[PartitionSpec],
+    errors: &mut Vec<FieldError>,
+) -> Option<RestoreTarget> {
+    if partitions.is_empty() {
+        errors.push(FieldError::new(
+            format!("{SPEC_PATH}.partitions"),
+            "type partitions needs at least one partition; add {table_ident: schema.table, columns: [{name, value}]}",
+        ));
+        return None;
+    }
+    let before = errors.len();
+    let mut parsed = Vec::with_capacity(partitions.len());
+    for (i, partition) in partitions.iter().enumerate() {
+        let path = format!("{SPEC_PATH}.partitions[{i}]");
+        let table = match partition.table_ident.as_deref() {
+            None => {
+                errors.push(FieldError::new(
+                    format!("{path}.table_ident"),
+                    "is missing; name the partitioned table as schema.table",
+                ));
+                None
+            }
+            Some(name) => TableIdent::parse(name)
+                .map_err(|e| {
+                    errors.push(FieldError::new(
+                        format!("{path}.table_ident"),
+                        format!("{name:?} cannot be parsed: {e}; write schema.table"),
+                    ))
+                })
+                .ok(),
+        };
+        let columns = partition.columns.as_deref().unwrap_or_default();
+        if columns.is_empty() {
+            errors.push(FieldError::new(
+                format!("{path}.columns"),
+                "is missing or empty; list each partition column as {name, value}",
+            ));
+        }
+        let mut parsed_columns = Vec::with_capacity(columns.len());
+        for (j, column) in columns.iter().enumerate() {
+            let cpath = format!("{path}.columns[{j}]");
+            let name = match column.name.as_deref() {
+                None => {
+                    errors.push(FieldError::new(
+                        format!("{cpath}.name"),
+                        "is missing; name the partition column",
+                    ));
+                    None
+                }
+                Some(name) => parse_single_ident(name)
+                    .map_err(|e| {
+                        errors.push(FieldError::new(
+                            format!("{cpath}.name"),
+                            format!("{name:?} is not a column name: {e}"),
+                        ))
+                    })
+                    .ok(),
+            };
+            let value = match column.value.as_deref() {
+                None => {
+                    errors.push(FieldError::new(
+                        format!("{cpath}.value"),
+                        "is missing; give the partition value as one SQL literal, e.g. '2024-01-01' or 42",
+                    ));
+                    None
+                }
+                Some(value) => SqlLiteral::parse(value)
+                    .map_err(|e| {
+                        errors.push(FieldError::new(
+                            format!("{cpath}.value"),
+                            format!(
+                                "{e}; write a number, a quoted string such as '2024-01-01' (double any ' inside), true, false or null"
+                            ),
+                        ))
+                    })
+                    .ok(),
+            };
+            if let (Some(name), Some(value)) = (name, value) {
+                parsed_columns.push((name, value));
+            }
+        }
+        if let Some(table) = table {
+            parsed.push(PartitionTarget {
+                table,
+                columns: parsed_columns,
+            });
+        }
+    }
+    (errors.len() == before).then_some(RestoreTarget::Partitions(parsed))
+}
+
+fn credential_refs(
+    spec: &RestoreSnapshotSpec,
+    provider: StorageProvider,
+    errors: &mut Vec<FieldError>,
+) -> Vec<CredentialRef> {
+    let mut refs = Vec::new();
+    for field in provider.credential_fields() {
+        let path = format!("{SPEC_PATH}.{}", field.crd_field);
+        let selector = match spec.secret_ref(field.crd_field) {
+            None => {
+                errors.push(FieldError::new(
+                    &path,
+                    format!(
+                        "is required for backupProvider {provider}; add {}: {{secretKeyRef: {{name: <secret>, key: <key>}}}}",
+                        field.crd_field
+                    ),
+                ));
+                continue;
+            }
+            Some(SecretRef {
+                secret_key_ref: None,
+            }) => {
+                errors.push(FieldError::new(
+                    format!("{path}.secretKeyRef"),
+                    "is missing; reference the Secret as secretKeyRef: {name: <secret>, key: <key>}",
+                ));
+                continue;
+            }
+            Some(SecretRef {
+                secret_key_ref: Some(selector),
+            }) => selector,
+        };
+        let name = selector.name.as_deref().filter(|n| !n.is_empty());
+        let key = selector.key.as_deref().filter(|k| !k.is_empty());
+        if name.is_none() {
+            errors.push(FieldError::new(
+                format!("{path}.secretKeyRef.name"),
+                "is missing; name the Secret (in the CrateDB resource's namespace) that holds the value",
+            ));
+        }
+        if key.is_none() {
+            errors.push(FieldError::new(
+                format!("{path}.secretKeyRef.key"),
+                "is missing; name the key inside the Secret that holds the value",
+            ));
+        }
+        if let (Some(name), Some(key)) = (name, key) {
+            refs.push(CredentialRef {
+                field: *field,
+                secret: name.to_string(),
+                key: key.to_string(),
+            });
+        }
+    }
+    refs
+}
+
+/// Joins problems into one admission message.
+pub fn describe(errors: &[FieldError]) -> String {
+    let items: Vec<String> = errors.iter().map(FieldError::to_string).collect();
+    format!("invalid restore request: {}", items.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(value: serde_json::Value) -> RestoreSnapshotSpec {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn aws_refs() -> serde_json::Value {
+        json!({
+            "accessKeyId": {"secretKeyRef": {"name": "restore", "key": "access-key-id"}},
+            "secretAccessKey": {"secretKeyRef": {"name": "restore", "key": "secret-access-key"}},
+            "bucket": {"secretKeyRef": {"name": "restore", "key": "bucket"}},
+            "basePath": {"secretKeyRef": {"name": "restore", "key": "base-path"}}
+        })
+    }
+
+    fn with_aws(mut extra: serde_json::Value) -> RestoreSnapshotSpec {
+        let obj = extra.as_object_mut().unwrap();
+        for (k, v) in aws_refs().as_object().unwrap() {
+            obj.insert(k.clone(), v.clone());
+        }
+        spec(extra)
+    }
+
+    fn errors_of(spec: RestoreSnapshotSpec) -> Vec<String> {
+        validate(&spec)
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn defaults_to_tables_all_on_aws() {
+        let req = validate(&with_aws(json!({"snapshot": "snap1"}))).unwrap();
+        assert_eq!(req.restore_type, RestoreType::Tables);
+        assert_eq!(req.target, RestoreTarget::All);
+        assert_eq!(req.provider, StorageProvider::Aws);
+        let settings: Vec<_> = req.credentials.iter().map(|c| c.field.setting).collect();
+        assert_eq!(
+            settings,
+            ["access_key", "base_path", "bucket", "secret_key"]
+        );
+        assert_eq!(req.credentials[0].secret, "restore");
+        assert_eq!(req.credentials[0].key, "access-key-id");
+        assert!(req.warnings.is_empty());
+    }
+
+    #[test]
+    fn tables_all_keyword_and_lists() {
+        for tables in [json!([]), json!(["all"]), json!(["ALL"])] {
+            let req = validate(&with_aws(json!({"snapshot": "s", "tables": tables}))).unwrap();
+            assert_eq!(req.target, RestoreTarget::All);
+        }
+        let req = validate(&with_aws(
+            json!({"snapshot": "s", "tables": ["doc.a", "b", "doc.a", "\"x\"\"y\".z"]}),
+        ))
+        .unwrap();
+        assert_eq!(
+            req.target.keyword(None),
+            r#"TABLE "doc"."a", "doc"."b", "x""y"."z""#
+        );
+    }
+
+    #[test]
+    fn unknown_enums_name_the_field_and_the_choices() {
+        assert_eq!(
+            errors_of(with_aws(json!({"snapshot": "s", "type": "everything"}))),
+            [
+                r#"spec.cluster.restoreSnapshot.type: "everything" is not a restore type; use one of all, tables, metadata, partitions, sections"#
+            ]
+        );
+        assert_eq!(
+            errors_of(with_aws(
+                json!({"snapshot": "s", "type": "sections", "sections": ["tables", "indices"]})
+            )),
+            [
+                r#"spec.cluster.restoreSnapshot.sections[1]: "indices" is not a section; use one of tables, views, users, privileges, analyzers, udfs"#
+            ]
+        );
+        assert_eq!(
+            errors_of(spec(json!({"snapshot": "s", "backupProvider": "gcs"}))),
+            [
+                r#"spec.cluster.restoreSnapshot.backupProvider: "gcs" is not a storage provider; use aws or azure_blob"#
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_sections_and_partitions_are_denied() {
+        assert_eq!(
+            errors_of(with_aws(json!({"snapshot": "s", "type": "sections"}))),
+            [
+                "spec.cluster.restoreSnapshot.sections: type sections needs at least one section; list some of tables, views, users, privileges, analyzers, udfs"
+            ]
+        );
+        assert_eq!(
+            errors_of(with_aws(
+                json!({"snapshot": "s", "type": "partitions", "partitions": []})
+            )),
+            [
+                "spec.cluster.restoreSnapshot.partitions: type partitions needs at least one partition; add {table_ident: schema.table, columns: [{name, value}]}"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_table_names_are_denied_each() {
+        assert_eq!(
+            errors_of(with_aws(
+                json!({"snapshot": "s", "tables": ["doc.", "ok", "\"open"]})
+            )),
+            [
+                r#"spec.cluster.restoreSnapshot.tables[0]: "doc." cannot be parsed: the table part after the dot is empty; write schema.table (no schema means doc), quoting a part as "..." if it contains dots or quotes"#,
+                r#"spec.cluster.restoreSnapshot.tables[2]: "\"open" cannot be parsed: a quoted part is not closed with "; write schema.table (no schema means doc), quoting a part as "..." if it contains dots or quotes"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn partitions_need_ident_columns_and_literals() {
+        let errors = errors_of(with_aws(json!({
+            "snapshot": "s", "type": "partitions",
+            "partitions": [
+                {"table_ident": "doc.t1", "columns": [{"name": "day", "value": "2024-01-01"}]},
+                {"columns": []},
+                {"table_ident": "doc.t3", "columns": [{"value": "1"}, {"name": "n", "value": "1; DROP TABLE x"}]}
+            ]
+        })));
+        assert_eq!(
+            errors,
+            [
+                r#"spec.cluster.restoreSnapshot.partitions[0].columns[0].value: "2024-01-01" is not one SQL literal; write a number, a quoted string such as '2024-01-01' (double any ' inside), true, false or null"#,
+                "spec.cluster.restoreSnapshot.partitions[1].table_ident: is missing; name the partitioned table as schema.table",
+                "spec.cluster.restoreSnapshot.partitions[1].columns: is missing or empty; list each partition column as {name, value}",
+                "spec.cluster.restoreSnapshot.partitions[2].columns[0].name: is missing; name the partition column",
+                r#"spec.cluster.restoreSnapshot.partitions[2].columns[1].value: "1; DROP TABLE x" is not one SQL literal; write a number, a quoted string such as '2024-01-01' (double any ' inside), true, false or null"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn valid_partitions_render_the_grammar() {
+        let req = validate(&with_aws(json!({
+            "snapshot": "s", "type": "partitions",
+            "partitions": [
+                {"table_ident": "doc.t1", "columns": [{"name": "day", "value": "'2024-01-01'"}, {"name": "\"Region\"", "value": "7"}]},
+                {"table_ident": "t2", "columns": [{"name": "flag", "value": "true"}]}
+            ]
+        })))
+        .unwrap();
+        assert_eq!(
+            req.target.keyword(None),
+            r#"TABLE "doc"."t1" PARTITION ("day" = '2024-01-01', "Region" = 7), "doc"."t2" PARTITION ("flag" = true)"#
+        );
+    }
+
+    #[test]
+    fn provider_fields_are_required() {
+        assert_eq!(
+            errors_of(spec(json!({
+                "snapshot": "s", "backupProvider": "azure_blob",
+                "accountKey": {"secretKeyRef": {"name": "a", "key": "account-key"}},
+                "accountName": {"secretKeyRef": {"key": "account-name"}},
+                "basePath": {},
+                "accessKeyId": {"secretKeyRef": {"name": "ignored", "key": "for-azure"}}
+            }))),
+            [
+                "spec.cluster.restoreSnapshot.accountName.secretKeyRef.name: is missing; name the Secret (in the CrateDB resource's namespace) that holds the value",
+                "spec.cluster.restoreSnapshot.basePath.secretKeyRef: is missing; reference the Secret as secretKeyRef: {name: <secret>, key: <key>}",
+                "spec.cluster.restoreSnapshot.container: is required for backupProvider azure_blob; add container: {secretKeyRef: {name: <secret>, key: <key>}}",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let errors = errors_of(spec(
+            json!({"snapshot": "s", "type": "bogus", "backupProvider": "x"}),
+        ));
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(
+            describe(&validate(&spec(json!({"snapshot": "s"}))).unwrap_err()).starts_with(
+                "invalid restore request: spec.cluster.restoreSnapshot.accessKeyId: is required"
+            )
+        );
+    }
+
+    #[test]
+    fn unused_lists_warn() {
+        let req = validate(&with_aws(
+            json!({"snapshot": "s", "type": "all", "tables": ["doc.t"]}),
+        ))
+        .unwrap();
+        assert_eq!(
+            req.warnings,
+            [
+                "spec.cluster.restoreSnapshot.tables is ignored for type all; it is only read for type tables"
+            ]
+        );
+    }
+
+    #[test]
+    fn control_characters_in_snapshot_names_are_denied() {
+        assert_eq!(
+            errors_of(with_aws(json!({"snapshot": "snap\n1"}))),
+            [
+                "spec.cluster.restoreSnapshot.snapshot: contains control characters; use the snapshot name as sys.snapshots shows it"
+            ]
+        );
+    }
+}
