@@ -12,4 +12,6 @@ pub mod restore_type;
 pub mod run;
 pub mod sql;
 pub mod status;
+pub mod telemetry;
 pub mod version;
+pub mod webhook;

@@ -71,8 +71,11 @@ pub enum ReviewError {
     WrongType { api_version: String, kind: String },
     #[error("the AdmissionReview has no request")]
     MissingRequest,
-    #[error("request.object is missing for a {0:?} operation")]
-    MissingObject(Operation),
+    #[error("request.{field} is missing for an {operation} operation")]
+    MissingObject {
+        field: &'static str,
+        operation: &'static str,
+    },
 }
 
 /// Everything the two endpoints need.
@@ -96,15 +99,41 @@ pub fn decode(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ReviewErro
     }
     let request: AdmissionRequest<DynamicObject> =
         review.try_into().map_err(|_| ReviewError::MissingRequest)?;
+    let operation = match request.operation {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    };
     if matches!(request.operation, Operation::Create | Operation::Update)
         && request.object.is_none()
     {
-        return Err(ReviewError::MissingObject(request.operation.clone()));
+        return Err(ReviewError::MissingObject {
+            field: "object",
+            operation,
+        });
     }
     if request.operation == Operation::Update && request.old_object.is_none() {
-        return Err(ReviewError::MissingObject(Operation::Update));
+        return Err(ReviewError::MissingObject {
+            field: "oldObject",
+            operation,
+        });
     }
     Ok(request)
+}
+
+/// The JSON sent back to the API server. kube's response type writes `patch` as an array of
+/// numbers, which the API server happens to accept; the documented wire form (and what other
+/// clients and tools expect) is a base64 string, so that is what we send.
+pub fn encode_review(review: &AdmissionReview<DynamicObject>) -> serde_json::Value {
+    use base64::Engine;
+    let mut value = serde_json::to_value(review).unwrap_or_default();
+    if let Some(patch) = review.response.as_ref().and_then(|r| r.patch.as_ref())
+        && let Some(slot) = value.pointer_mut("/response/patch")
+    {
+        *slot = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(patch));
+    }
+    value
 }
 
 fn is_cratedb(request: &AdmissionRequest<DynamicObject>) -> bool {

@@ -1,0 +1,32 @@
+//! Logging for both binaries: structured `tracing` output as text for people or JSON for log
+//! pipelines, filtered by `RUST_LOG` (default: info for this product, warnings for libraries).
+
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+const DEFAULT_FILTER: &str =
+    "info,kube=warn,hyper=warn,hyper_util=warn,rustls=warn,tower=warn,tokio_postgres=warn";
+
+pub fn init(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let registry = tracing_subscriber::registry().with(filter);
+    // A second init (tests, embedding) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Text => registry.with(fmt::layer().with_target(false)).try_init(),
+        LogFormat::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
+            .try_init(),
+    };
+}
