@@ -1,0 +1,967 @@
+//! The statement engine shared by all front-ends: analysis, execution, the
+//! statement log and `sys.jobs_log`.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::cluster::{Cluster, RelKind, RepoRt, RestoreRequest, RestoreTarget, SimConfig};
+use crate::error::{SimError, SqlError};
+use crate::eval::{EvalCtx, SelectPlan, eval, plan_select, run_select};
+use crate::model::*;
+use crate::relations::{ReadCtx, Rel, SYSTEM_RELATIONS, rows};
+use crate::sql::ast::{Expr, QName, RestoreWhat, Statement};
+use crate::sql::parse_statements;
+use crate::value::{ColType, Value, now_millis};
+
+/// Who runs a statement.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub frontend: Frontend,
+    pub user: String,
+    /// Default schema (the PostgreSQL `database` startup parameter).
+    pub schema: String,
+}
+
+impl Session {
+    /// The superuser `crate` with schema `doc` (crash, sidecar).
+    pub fn superuser(frontend: Frontend) -> Self {
+        Session {
+            frontend,
+            user: "crate".into(),
+            schema: "doc".into(),
+        }
+    }
+}
+
+/// An analyzed statement.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    Select { rel: Option<Rel>, plan: SelectPlan },
+    ShowTables(Option<String>),
+    Other(Statement),
+}
+
+/// A statement ready to execute (the unit the extended protocol stores).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub text: String,
+    pub plan: Plan,
+    pub fields: Vec<(String, ColType)>,
+    pub param_count: usize,
+    pub command: &'static str,
+}
+
+/// Rows of a query.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    pub command: &'static str,
+    pub fields: Vec<(String, ColType)>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// The outcome of one statement.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Rows(QueryResult),
+    Command {
+        command: &'static str,
+        rowcount: i64,
+    },
+    Error(SqlError),
+}
+
+impl Outcome {
+    fn rowcount(&self) -> i64 {
+        match self {
+            Outcome::Rows(q) => q.rows.len() as i64,
+            Outcome::Command { rowcount, .. } => *rowcount,
+            Outcome::Error(_) => -1,
+        }
+    }
+}
+
+struct LogEntry<'a> {
+    session: &'a Session,
+    sql: &'a str,
+    params: &'a [Value],
+    param_count: usize,
+    /// The error, if the statement failed.
+    error: Option<&'a SqlError>,
+    rowcount: i64,
+    dropped: bool,
+    rejected: bool,
+    started: i64,
+}
+
+/// The engine: one cluster behind a mutex.
+pub struct Engine {
+    state: Mutex<Cluster>,
+}
+
+fn resolve_table(q: &QName, default_schema: &str) -> Result<(String, String), SqlError> {
+    match q.0.as_slice() {
+        [t] => Ok((default_schema.to_string(), t.clone())),
+        [s, t] => Ok((s.clone(), t.clone())),
+        _ => Err(SqlError::illegal_argument(format!(
+            "Invalid relation name: {}",
+            q.display()
+        ))),
+    }
+}
+
+impl Engine {
+    pub fn new(cfg: &SimConfig) -> Result<Engine, SimError> {
+        Ok(Engine {
+            state: Mutex::new(Cluster::new(cfg)?),
+        })
+    }
+
+    /// Lock the state (poisoning is ignored: a panicking test must not wedge others).
+    pub fn lock(&self) -> MutexGuard<'_, Cluster> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Parse and analyze one or more statements.
+    pub fn prepare_all(&self, session: &Session, sql: &str) -> Result<Vec<Prepared>, SqlError> {
+        let parsed = parse_statements(sql)?;
+        parsed
+            .into_iter()
+            .map(|p| self.analyze(session, p.stmt, p.text, p.param_count))
+            .collect()
+    }
+
+    /// Parse and analyze exactly one statement.
+    pub fn prepare(&self, session: &Session, sql: &str) -> Result<Prepared, SqlError> {
+        let p = crate::sql::parse_statement(sql)?;
+        self.analyze(session, p.stmt, sql.to_string(), p.param_count)
+    }
+
+    fn analyze(
+        &self,
+        session: &Session,
+        stmt: Statement,
+        text: String,
+        param_count: usize,
+    ) -> Result<Prepared, SqlError> {
+        let command = stmt.command_word();
+        let (plan, fields) = match stmt {
+            Statement::Select(s) => {
+                let (rel, quals, columns) = match &s.from {
+                    None => (None, Vec::new(), Vec::new()),
+                    Some(from) => {
+                        let (schema, name) = resolve_table(&from.name, &session.schema)?;
+                        let rel = match Rel::resolve(&schema, &name) {
+                            Some(r) => r,
+                            None => {
+                                if SYSTEM_RELATIONS.contains(&(schema.as_str(), name.as_str())) {
+                                    return Err(SqlError::not_modelled(format!(
+                                        "reading relation '{schema}.{name}'"
+                                    )));
+                                }
+                                if self
+                                    .lock()
+                                    .relations
+                                    .contains_key(&(schema.clone(), name.clone()))
+                                {
+                                    return Err(SqlError::not_modelled(format!(
+                                        "reading rows of user relation '{schema}.{name}'"
+                                    )));
+                                }
+                                return Err(SqlError::relation_unknown(&format!(
+                                    "{schema}.{name}"
+                                )));
+                            }
+                        };
+                        let mut quals =
+                            vec![vec![schema.clone(), name.clone()], vec![name.clone()]];
+                        if let Some(a) = &from.alias {
+                            quals = vec![vec![a.clone()]];
+                        }
+                        (Some(rel), quals, rel.columns())
+                    }
+                };
+                let plan = plan_select(&s, quals, &columns)?;
+                let fields = plan.fields.clone();
+                (Plan::Select { rel, plan }, fields)
+            }
+            Statement::ShowTables { schema } => (
+                Plan::ShowTables(schema),
+                vec![("table_name".to_string(), ColType::Text)],
+            ),
+            other => (Plan::Other(other), Vec::new()),
+        };
+        Ok(Prepared {
+            text,
+            plan,
+            fields,
+            param_count,
+            command,
+        })
+    }
+
+    fn log(&self, st: &mut Cluster, e: LogEntry<'_>) {
+        let LogEntry {
+            session,
+            sql,
+            params,
+            param_count,
+            error,
+            rowcount,
+            dropped,
+            rejected,
+            started,
+        } = e;
+        let outcome = match (error, dropped) {
+            (_, true) => StatementOutcome::ConnectionDropped,
+            (Some(err), _) => StatementOutcome::Error {
+                sqlstate: err.sqlstate.clone(),
+                message: err.crate_message(),
+            },
+            (None, _) => StatementOutcome::Ok { rowcount },
+        };
+        let error = error.map(|err| err.message.clone());
+        let seq = st.statements.len() as u64 + 1;
+        st.statements.push(StatementRecord {
+            seq,
+            frontend: session.frontend,
+            user: session.user.clone(),
+            sql: sql.to_string(),
+            param_count,
+            params: params.iter().map(Value::to_json).collect(),
+            outcome: outcome.clone(),
+            rejected,
+        });
+        if !matches!(outcome, StatementOutcome::ConnectionDropped) {
+            let id = st.next_uuid();
+            st.push_job_log(JobLogEntry {
+                id,
+                username: session.user.clone(),
+                stmt: sql.to_string(),
+                started,
+                ended: now_millis(),
+                error,
+            });
+        }
+        match &outcome {
+            StatementOutcome::Error { message, .. } if rejected => {
+                tracing::warn!(frontend = ?session.frontend, sql, message, "rejected statement");
+            }
+            _ => tracing::debug!(frontend = ?session.frontend, sql, "statement"),
+        }
+    }
+
+    /// Record a statement that failed before execution (parse/analysis).
+    pub fn record_failure(&self, session: &Session, sql: &str, err: &SqlError) {
+        let mut st = self.lock();
+        let started = now_millis();
+        self.log(
+            &mut st,
+            LogEntry {
+                session,
+                sql,
+                params: &[],
+                param_count: 0,
+                error: Some(err),
+                rowcount: -1,
+                dropped: false,
+                rejected: err.rejected,
+                started,
+            },
+        );
+    }
+
+    /// Record a statement whose connection a fault knob dropped.
+    pub fn record_dropped(&self, session: &Session, sql: &str) {
+        let mut st = self.lock();
+        let started = now_millis();
+        self.log(
+            &mut st,
+            LogEntry {
+                session,
+                sql,
+                params: &[],
+                param_count: 0,
+                error: None,
+                rowcount: -1,
+                dropped: true,
+                rejected: false,
+                started,
+            },
+        );
+    }
+
+    /// Whether a PostgreSQL connection should be dropped for this statement.
+    pub fn should_drop(&self, sql: &str) -> bool {
+        let mut st = self.lock();
+        let mut hit = false;
+        for rule in &mut st.drop_rules {
+            if sql.contains(&rule.substring) && rule.remaining != Some(0) {
+                if let Some(n) = rule.remaining.as_mut() {
+                    *n -= 1;
+                }
+                hit = true;
+                break;
+            }
+        }
+        st.drop_rules.retain(|r| r.remaining != Some(0));
+        hit
+    }
+
+    /// Parse, analyze and execute text (sidecar, superuser); logs everything.
+    pub fn execute_sql(&self, session: &Session, sql: &str, params: &[Value]) -> Outcome {
+        match self.prepare(session, sql) {
+            Ok(p) => self.execute(session, &p, params),
+            Err(e) => {
+                self.record_failure(session, sql, &e);
+                Outcome::Error(e)
+            }
+        }
+    }
+
+    /// Execute a prepared statement with bound parameters; logs it.
+    pub fn execute(&self, session: &Session, prepared: &Prepared, params: &[Value]) -> Outcome {
+        let started = now_millis();
+        let mut st = self.lock();
+        st.wall_tick();
+        let sql = prepared.text.as_str();
+
+        let mut outcome = None;
+        if let Some(pos) = st
+            .injections
+            .iter()
+            .position(|i| sql.contains(&i.substring))
+        {
+            let inj = st.injections[pos].clone();
+            if let Some(n) = st.injections[pos].times.as_mut() {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    st.injections.remove(pos);
+                }
+            }
+            outcome = Some(Outcome::Error(SqlError::new(
+                inj.exception,
+                inj.message,
+                inj.sqlstate,
+                5000,
+            )));
+        }
+        let outcome = match outcome {
+            Some(o) => o,
+            None if params.len() < prepared.param_count => {
+                Outcome::Error(SqlError::illegal_argument(format!(
+                    "The query contains a parameter placeholder ${}, but there are only {} parameter values",
+                    prepared.param_count,
+                    params.len()
+                )))
+            }
+            None => {
+                let job_id = st.next_uuid();
+                let ctx = ReadCtx {
+                    current_stmt: sql,
+                    current_user: &session.user,
+                    current_job_id: &job_id,
+                    started,
+                };
+                match run(&mut st, session, prepared, params, &ctx) {
+                    Ok(o) => {
+                        if let Plan::Select { rel: Some(r), .. } = &prepared.plan
+                            && r.observes_restores()
+                        {
+                            st.observe_restores();
+                        }
+                        o
+                    }
+                    Err(e) => Outcome::Error(e),
+                }
+            }
+        };
+        let error = match &outcome {
+            Outcome::Error(e) => Some(e),
+            _ => None,
+        };
+        self.log(
+            &mut st,
+            LogEntry {
+                session,
+                sql,
+                params,
+                param_count: prepared.param_count,
+                error,
+                rowcount: outcome.rowcount(),
+                dropped: false,
+                rejected: error.is_some_and(|e| e.rejected),
+                started,
+            },
+        );
+        outcome
+    }
+
+    /// Check a cleartext password (PostgreSQL authentication).
+    pub fn check_password(&self, user: &str, password: &str) -> bool {
+        let st = self.lock();
+        matches!(st.users.get(user), Some(u) if u.password.as_deref() == Some(password))
+    }
+}
+
+fn eval_const(e: &Expr, params: &[Value]) -> Result<Value, SqlError> {
+    let mut b = crate::eval::Binder::new(Vec::new(), &[]);
+    let (be, _) = b.bind(e, false).map_err(|err| {
+        if err.sqlstate == "42703" {
+            SqlError::illegal_argument(format!(
+                "Only literals and parameters are allowed here, got {}",
+                e.display_name()
+            ))
+        } else {
+            err
+        }
+    })?;
+    eval(&be, &[], &EvalCtx { params, aggs: &[] })
+}
+
+fn as_bool(v: &Value, what: &str) -> Result<bool, SqlError> {
+    match v.coerce(&ColType::Bool) {
+        Ok(Value::Bool(b)) => Ok(b),
+        _ => Err(SqlError::illegal_argument(format!(
+            "Can't convert \"{}\" to boolean for setting '{what}'",
+            v.to_plain_string().unwrap_or_default()
+        ))),
+    }
+}
+
+fn run(
+    st: &mut Cluster,
+    session: &Session,
+    p: &Prepared,
+    params: &[Value],
+    ctx: &ReadCtx<'_>,
+) -> Result<Outcome, SqlError> {
+    let done = |rowcount: i64| Outcome::Command {
+        command: p.command,
+        rowcount,
+    };
+    match &p.plan {
+        Plan::Select { rel, plan } => {
+            let source = match rel {
+                Some(r) => rows(st, *r, ctx),
+                None => vec![Vec::new()],
+            };
+            let out = run_select(plan, &source, params)?;
+            Ok(Outcome::Rows(QueryResult {
+                command: p.command,
+                fields: p.fields.clone(),
+                rows: out,
+            }))
+        }
+        Plan::ShowTables(schema) => {
+            let mut names: Vec<Vec<Value>> = st
+                .relations
+                .iter()
+                .filter(|((s, _), r)| {
+                    r.kind == RelKind::Table
+                        && match schema {
+                            Some(want) => s == want,
+                            None => {
+                                !matches!(s.as_str(), "sys" | "information_schema" | "pg_catalog")
+                            }
+                        }
+                })
+                .map(|((_, n), _)| vec![Value::text(n)])
+                .collect();
+            names.sort_by(|a, b| a[0].sql_cmp(&b[0]).unwrap_or(std::cmp::Ordering::Equal));
+            Ok(Outcome::Rows(QueryResult {
+                command: p.command,
+                fields: p.fields.clone(),
+                rows: names,
+            }))
+        }
+        Plan::Other(stmt) => match stmt {
+            Statement::CreateRepository { name, kind, props } => {
+                create_repository(st, name, kind, props, params)?;
+                Ok(done(1))
+            }
+            Statement::DropRepository { name } => {
+                if st.repositories.remove(name).is_none() {
+                    return Err(SqlError::new(
+                        "RepositoryMissingException",
+                        format!("[{name}] missing"),
+                        "XX000",
+                        4047,
+                    ));
+                }
+                Ok(done(1))
+            }
+            Statement::Restore(r) => {
+                let mut wait = false;
+                let mut ignore = false;
+                for (k, e) in &r.props {
+                    let v = eval_const(e, params)?;
+                    match k.as_str() {
+                        "wait_for_completion" => wait = as_bool(&v, k)?,
+                        "ignore_unavailable" => ignore = as_bool(&v, k)?,
+                        "schema_rename_pattern"
+                        | "schema_rename_replacement"
+                        | "table_rename_pattern"
+                        | "table_rename_replacement" => {
+                            return Err(SqlError::not_modelled(format!(
+                                "the RESTORE option '{k}'"
+                            )));
+                        }
+                        _ => {
+                            return Err(SqlError::illegal_argument(format!(
+                                "Setting '{k}' is not supported"
+                            )));
+                        }
+                    }
+                }
+                let target = match &r.what {
+                    RestoreWhat::All => RestoreTarget::All,
+                    RestoreWhat::Metadata => RestoreTarget::Metadata,
+                    RestoreWhat::Sections(s) => RestoreTarget::Sections(s.clone()),
+                    RestoreWhat::Tables(tables) => {
+                        let mut out = Vec::new();
+                        for t in tables {
+                            let (schema, name) = resolve_table(&t.name, &session.schema)?;
+                            let mut assignments = Vec::new();
+                            for (col, e) in &t.partition {
+                                assignments.push((col.clone(), eval_const(e, params)?));
+                            }
+                            out.push((schema, name, assignments));
+                        }
+                        RestoreTarget::Tables(out)
+                    }
+                };
+                st.restore(RestoreRequest {
+                    repository: r.repository.clone(),
+                    snapshot: r.snapshot.clone(),
+                    target,
+                    wait_for_completion: wait,
+                    ignore_unavailable: ignore,
+                })?;
+                Ok(done(1))
+            }
+            Statement::SetGlobal {
+                persistent,
+                assignments,
+            } => {
+                let mut updates = Vec::new();
+                for (name, e) in assignments {
+                    if !crate::settings::known_prefix(name) {
+                        return Err(SqlError::illegal_argument(format!(
+                            "Setting '{name}' is not supported"
+                        )));
+                    }
+                    let v = eval_const(e, params)?;
+                    let mut flat = Vec::new();
+                    crate::settings::flatten(name, &v, &mut flat);
+                    for (k, v) in flat {
+                        let v = crate::settings::validate(&k, &v)?;
+                        updates.push((k, v));
+                    }
+                }
+                let target = if *persistent {
+                    &mut st.persistent
+                } else {
+                    &mut st.transient
+                };
+                for (k, v) in updates {
+                    target.insert(k, v);
+                }
+                Ok(done(1))
+            }
+            Statement::ResetGlobal { settings } => {
+                for name in settings {
+                    if !crate::settings::known_prefix(name) {
+                        return Err(SqlError::illegal_argument(format!(
+                            "Setting '{name}' is not supported"
+                        )));
+                    }
+                }
+                for name in settings {
+                    let prefix = format!("{name}.");
+                    st.persistent
+                        .retain(|k, _| k != name && !k.starts_with(&prefix));
+                    st.transient
+                        .retain(|k, _| k != name && !k.starts_with(&prefix));
+                }
+                Ok(done(1))
+            }
+            Statement::AlterTableRename { table, to } => {
+                let from = resolve_table(table, &session.schema)?;
+                if to.0.len() > 1 {
+                    return Err(SqlError::illegal_argument(
+                        "Target table name must not include a schema",
+                    ));
+                }
+                let target = (from.0.clone(), to.0[0].clone());
+                st.rename_table(from, target)?;
+                Ok(done(1))
+            }
+            Statement::DropTable { table, if_exists } => {
+                let (schema, name) = resolve_table(table, &session.schema)?;
+                if st.drop_table(&schema, &name) {
+                    Ok(done(1))
+                } else if *if_exists {
+                    Ok(done(0))
+                } else {
+                    Err(SqlError::relation_unknown(&format!("{schema}.{name}")))
+                }
+            }
+            Statement::AlterUser { user, props } => {
+                alter_user(st, session, user, props, params)?;
+                Ok(done(1))
+            }
+            Statement::Select(_) | Statement::ShowTables { .. } => Err(SqlError::internal(
+                "IllegalStateException",
+                "unplanned query",
+            )),
+        },
+    }
+}
+
+const S3_SETTINGS: &[&str] = &[
+    "access_key",
+    "secret_key",
+    "session_token",
+    "base_path",
+    "bucket",
+    "buffer_size",
+    "canned_acl",
+    "chunk_size",
+    "compress",
+    "server_side_encryption",
+    "endpoint",
+    "protocol",
+    "max_retries",
+    "use_throttle_retries",
+    "readonly",
+    "storage_class",
+    "use_path_style_access",
+    "proxy_host",
+    "proxy_port",
+    "proxy_username",
+    "proxy_password",
+];
+const AZURE_SETTINGS: &[&str] = &[
+    "account",
+    "key",
+    "sas_token",
+    "container",
+    "base_path",
+    "chunk_size",
+    "readonly",
+    "location_mode",
+    "compress",
+    "max_retries",
+    "endpoint",
+    "secondary_endpoint",
+    "endpoint_suffix",
+    "timeout",
+    "proxy_type",
+    "proxy_host",
+    "proxy_port",
+];
+const FS_SETTINGS: &[&str] = &["location", "compress", "chunk_size", "readonly"];
+const GENERIC_REPO_SETTINGS: &[&str] = &["max_restore_bytes_per_sec", "max_snapshot_bytes_per_sec"];
+
+fn norm_path(p: &str) -> String {
+    p.trim_matches('/').to_string()
+}
+
+fn create_repository(
+    st: &mut Cluster,
+    name: &str,
+    kind: &str,
+    props: &[(String, Expr)],
+    params: &[Value],
+) -> Result<(), SqlError> {
+    let kind = kind.to_lowercase();
+    let allowed: &[&str] = match kind.as_str() {
+        "s3" => S3_SETTINGS,
+        "azure" => AZURE_SETTINGS,
+        "fs" => FS_SETTINGS,
+        "url" | "hdfs" | "gcs" => {
+            return Err(SqlError::not_modelled(format!(
+                "repositories of type '{kind}'"
+            )));
+        }
+        _ => {
+            return Err(SqlError::illegal_argument(format!(
+                "Invalid repository type \"{kind}\""
+            )));
+        }
+    };
+    let mut settings = BTreeMap::new();
+    for (k, e) in props {
+        if !allowed.contains(&k.as_str()) && !GENERIC_REPO_SETTINGS.contains(&k.as_str()) {
+            return Err(SqlError::illegal_argument(format!(
+                "Setting '{k}' is not supported"
+            )));
+        }
+        let v = eval_const(e, params)?;
+        settings.insert(k.clone(), v.to_plain_string().unwrap_or_default());
+    }
+    let required: &[&str] = match kind.as_str() {
+        "azure" => &["account"],
+        "fs" => &["location"],
+        _ => &[],
+    };
+    let missing: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|r| !settings.contains_key(*r))
+        .collect();
+    if !missing.is_empty() {
+        return Err(SqlError::illegal_argument(format!(
+            "The following required parameters are missing to create a repository of type \"{kind}\": [{}]",
+            missing.join(", ")
+        )));
+    }
+    if st.repositories.contains_key(name) {
+        return Err(SqlError::new(
+            "RepositoryAlreadyExistsException",
+            format!("Repository '{name}' already exists"),
+            "XX000",
+            4095,
+        ));
+    }
+    let get = |k: &str| settings.get(k).cloned().unwrap_or_default();
+    let verify_err = |cause: &str, msg: &str| {
+        SqlError::internal(
+            "RepositoryVerificationException",
+            format!(
+                "[{name}] Unable to verify the repository, [{name}] is not accessible on master node: {cause} '{msg}'"
+            ),
+        )
+    };
+    let found: Option<usize>;
+    match kind.as_str() {
+        "s3" => {
+            let bucket = get("bucket");
+            if bucket.is_empty() {
+                return Err(verify_err(
+                    "IllegalArgumentException",
+                    "No bucket defined for s3 repository",
+                ));
+            }
+            let candidates: Vec<(usize, &StorageLocation)> = st
+                .storages
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| matches!(&s.location, StorageLocation::S3 { bucket: b, .. } if *b == bucket))
+                .map(|(i, s)| (i, &s.location))
+                .collect();
+            if candidates.is_empty() {
+                return Err(verify_err(
+                    "AmazonS3Exception",
+                    "The specified bucket does not exist (Service: Amazon S3; Status Code: 404; Error Code: NoSuchBucket)",
+                ));
+            }
+            let key_ok = candidates
+                .iter()
+                .any(|(_, l)| matches!(l, StorageLocation::S3 { access_key, .. } if *access_key == get("access_key")));
+            if !key_ok {
+                return Err(verify_err(
+                    "AmazonS3Exception",
+                    "The AWS Access Key Id you provided does not exist in our records. (Service: Amazon S3; Status Code: 403; Error Code: InvalidAccessKeyId)",
+                ));
+            }
+            let creds_ok = candidates.iter().any(|(_, l)| {
+                matches!(l, StorageLocation::S3 { access_key, secret_key, .. }
+                    if *access_key == get("access_key") && *secret_key == get("secret_key"))
+            });
+            if !creds_ok {
+                return Err(verify_err(
+                    "AmazonS3Exception",
+                    "The request signature we calculated does not match the signature you provided. Check your key and signing method. (Service: Amazon S3; Status Code: 403; Error Code: SignatureDoesNotMatch)",
+                ));
+            }
+            let base = norm_path(&get("base_path"));
+            found = candidates.iter().find_map(|(i, l)| match l {
+                StorageLocation::S3 { base_path, .. } if norm_path(base_path) == base => Some(*i),
+                _ => None,
+            });
+        }
+        "azure" => {
+            let account = get("account");
+            let container = get("container");
+            let candidates: Vec<(usize, &StorageLocation)> = st
+                .storages
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| matches!(&s.location, StorageLocation::Azure { account: a, .. } if *a == account))
+                .map(|(i, s)| (i, &s.location))
+                .collect();
+            if !settings.contains_key("key") && !settings.contains_key("sas_token") {
+                return Err(verify_err(
+                    "SettingsException",
+                    "Neither a secret key nor a shared access token was set.",
+                ));
+            }
+            if candidates.is_empty() {
+                return Err(verify_err(
+                    "UnknownHostException",
+                    &format!("{account}.blob.core.windows.net"),
+                ));
+            }
+            if !candidates
+                .iter()
+                .any(|(_, l)| matches!(l, StorageLocation::Azure { key, .. } if *key == get("key")))
+            {
+                return Err(verify_err(
+                    "BlobStorageException",
+                    "Status code 403, AuthenticationFailed: Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
+                ));
+            }
+            let in_container: Vec<&(usize, &StorageLocation)> = candidates
+                .iter()
+                .filter(|(_, l)| matches!(l, StorageLocation::Azure { container: c, key, .. } if *c == container && *key == get("key")))
+                .collect();
+            if in_container.is_empty() {
+                return Err(verify_err(
+                    "BlobStorageException",
+                    "Status code 404, ContainerNotFound: The specified container does not exist.",
+                ));
+            }
+            let base = norm_path(&get("base_path"));
+            found = in_container.iter().find_map(|(i, l)| match l {
+                StorageLocation::Azure { base_path, .. } if norm_path(base_path) == base => {
+                    Some(*i)
+                }
+                _ => None,
+            });
+        }
+        _ => {
+            let loc = get("location");
+            found = st.storages.iter().position(
+                |s| matches!(&s.location, StorageLocation::Fs { location } if *location == loc),
+            );
+            if found.is_none() {
+                return Err(SqlError::internal(
+                    "RepositoryException",
+                    format!(
+                        "[{name}] failed to create repository: [{name}] location [{loc}] doesn't match any of the locations specified by path.repo"
+                    ),
+                ));
+            }
+        }
+    }
+    st.repositories.insert(
+        name.to_string(),
+        RepoRt {
+            kind,
+            settings,
+            storage: found,
+        },
+    );
+    Ok(())
+}
+
+fn alter_user(
+    st: &mut Cluster,
+    session: &Session,
+    user: &str,
+    props: &[(String, Expr)],
+    params: &[Value],
+) -> Result<(), SqlError> {
+    let is_super = st.users.get(&session.user).is_some_and(|u| u.superuser);
+    if !st.users.contains_key(user) {
+        return Err(SqlError::new(
+            "RoleUnknownException",
+            format!("Role '{user}' does not exist"),
+            "XX000",
+            40410,
+        ));
+    }
+    if !is_super && session.user != user {
+        return Err(SqlError::new(
+            "MissingPrivilegeException",
+            format!("Missing 'AL' privilege for user '{}'", session.user),
+            "XX000",
+            4011,
+        ));
+    }
+    let mut password: Option<Option<String>> = None;
+    let mut jwt: Option<Option<JwtDef>> = None;
+    for (k, e) in props {
+        match k.as_str() {
+            "password" => {
+                let v = eval_const(e, params)?;
+                password = Some(match v {
+                    Value::Null => None,
+                    Value::Text(s) => Some(s),
+                    other => {
+                        return Err(SqlError::illegal_argument(format!(
+                            "Invalid password value {}",
+                            other.to_json()
+                        )));
+                    }
+                });
+            }
+            "jwt" => {
+                if !st.version.at_least(5, 7, 0) {
+                    return Err(SqlError::illegal_argument("Setting 'jwt' is not supported"));
+                }
+                let v = eval_const(e, params)?;
+                jwt = Some(match v {
+                    Value::Null => None,
+                    Value::Object(m) => {
+                        for key in m.keys() {
+                            if !matches!(key.as_str(), "iss" | "username" | "aud") {
+                                return Err(SqlError::illegal_argument(format!(
+                                    "Only 'iss', 'username' and 'aud' JWT properties are allowed, got '{key}'"
+                                )));
+                            }
+                        }
+                        let field = |f: &str| -> Result<String, SqlError> {
+                            m.get(f).and_then(|v| v.to_plain_string()).ok_or_else(|| {
+                                SqlError::illegal_argument(format!(
+                                    "JWT property '{f}' must have a non-null value"
+                                ))
+                            })
+                        };
+                        Some(JwtDef {
+                            iss: field("iss")?,
+                            username: field("username")?,
+                            aud: m.get("aud").and_then(|v| v.to_plain_string()),
+                        })
+                    }
+                    other => {
+                        return Err(SqlError::illegal_argument(format!(
+                            "Invalid jwt value {}",
+                            other.to_json()
+                        )));
+                    }
+                });
+            }
+            _ => {
+                return Err(SqlError::illegal_argument(format!(
+                    "Setting '{k}' is not supported"
+                )));
+            }
+        }
+    }
+    if let Some(Some(j)) = &jwt {
+        let clash = st.users.iter().any(|(name, u)| {
+            name != user
+                && u.jwt
+                    .as_ref()
+                    .is_some_and(|o| o.iss == j.iss && o.username == j.username)
+        });
+        if clash {
+            return Err(SqlError::new(
+                "RoleAlreadyExistsException",
+                "Another role with the same combination of iss/username jwt properties already exists",
+                "XX000",
+                4099,
+            ));
+        }
+    }
+    let u = st.users.get_mut(user).expect("checked above");
+    if let Some(p) = password {
+        u.password = p;
+    }
+    if let Some(j) = jwt {
+        u.jwt = j;
+    }
+    Ok(())
+}

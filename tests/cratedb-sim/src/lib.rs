@@ -1,0 +1,196 @@
+//! # cratedb-sim — a CrateDB simulator for integration tests
+//!
+//! One in-memory CrateDB cluster state served by two front-ends:
+//!
+//! * the **PostgreSQL wire protocol** (via `pgwire`): simple and extended
+//!   query protocol, cleartext password authentication against the simulated
+//!   `sys.users`, the startup `database` parameter as the session's default
+//!   schema (CrateDB behaviour; `doc` when absent), result columns described
+//!   with CrateDB's PostgreSQL types before execution, CrateDB's command tags
+//!   (`SELECT 3`, `RESTORE 1`, `CREATE 1`, ...) and its SQLSTATEs;
+//! * the **crate-control sidecar** HTTP endpoint: `POST /exec` with header
+//!   `token` and body `{"stmt": ..., "args": [...]}`, executed as the
+//!   superuser `crate`.
+//!
+//! [`render_crash_output`] formats any result like the `crash` CLI, and
+//! [`SimulatorHandle::execute_as_superuser`] runs SQL as `crate` for a pod-exec
+//! test endpoint built on the same engine.
+//!
+//! Every statement goes into a statement log ([`SimulatorHandle::statements`],
+//! with parameters; [`SimulatorHandle::statements_without_params`]) and into
+//! `sys.jobs_log` (statement text only, never bound parameter values, as in
+//! CrateDB).
+//!
+//! ## What is modelled
+//!
+//! * A hand-written tokenizer and recursive-descent parser for this CrateDB
+//!   SQL subset (keywords case-insensitive, `"quoted ""ids"""`, unquoted ids
+//!   folded to lower case, `'it''s'` strings, `$n` and `?` parameters,
+//!   optional trailing `;`, several `;`-separated statements in a simple
+//!   query):
+//!   * `SELECT [DISTINCT] items [FROM relation [alias]] [WHERE expr]
+//!     [ORDER BY expr [ASC|DESC] [NULLS FIRST|LAST], ...] [LIMIT n] [OFFSET n]`
+//!     with `*`, column references (also qualified: `sys.cluster.settings`),
+//!     subscripts (`recovery['size']['percent']`, `shards['state']`),
+//!     `count(*)`, `count/min/max/sum/avg(x)`, `coalesce`, `lower`, `upper`,
+//!     `AS` aliases; expressions with `=`, `<>`, `!=`, `<`, `>`, `<=`, `>=`,
+//!     `[NOT] LIKE`, `[NOT] ILIKE`, `[NOT] IN (...)`, `IS [NOT] NULL`, `AND`,
+//!     `OR`, `NOT`, parentheses, literals, object literals and parameters;
+//!   * `SHOW TABLES [FROM|IN schema]`;
+//!   * `CREATE REPOSITORY name TYPE s3|azure|fs [WITH (k = literal|param, ...)]`
+//!     with CrateDB's per-type setting names, and "verification" against the
+//!     configured [`Storage`] locations and credentials;
+//!   * `DROP REPOSITORY name`;
+//!   * `RESTORE SNAPSHOT repo.snap ALL | METADATA | TABLE t [PARTITION (c = v, ...)] [, ...]
+//!     | section [, ...] [WITH (wait_for_completion = ..., ignore_unavailable = ...)]`;
+//!   * `SET GLOBAL [PERSISTENT|TRANSIENT] setting = value [, ...]` and
+//!     `RESET GLOBAL setting [, ...]` for the settings listed in
+//!     [`settings::SETTINGS`] (unknown → `Setting '<name>' is not supported`);
+//!   * `ALTER TABLE t RENAME TO t2`, `DROP TABLE [IF EXISTS] t`;
+//!   * `ALTER USER|ROLE u SET (password = ..., jwt = NULL | {iss = .., username = .., aud = ..})`.
+//! * Virtual relations with CrateDB's column names and types: `sys.nodes`,
+//!   `sys.cluster` (nested effective `settings`), `sys.repositories` (secrets
+//!   masked as `[xxxxx]`), `sys.snapshots` (only snapshots reachable through
+//!   an existing repository), `sys.snapshot_restore` (a row only while a
+//!   restore has shards restoring), `sys.shards` (primaries and replicas,
+//!   `recovery` NULL before a shard starts recovering), `sys.allocations`
+//!   (explanations for unassigned shards), `sys.users`, `sys.privileges`,
+//!   `sys.jobs` (seeded jobs plus the statement itself), `sys.jobs_log`,
+//!   `information_schema.tables` (user relations plus system tables) and
+//!   `information_schema.table_partitions`.
+//! * Restores: conflicts (`RelationAlreadyExists` 42P07; existing partitions
+//!   XX000 — `PartitionAlreadyExistsException` on ≥ 5.6, the "open index with
+//!   same name already exists" `SnapshotRestoreException` before 5.6 for
+//!   `ALL`/`TABLES`), unknown repository/snapshot/table errors, snapshot
+//!   version newer than the server, section/version rules (`USERMANAGEMENT`
+//!   only on ≥ 5.6.0; `USERS`/`PRIVILEGES` rejected on ≥ 6.5.0; both with
+//!   CrateDB's `Unknown metadata type` error, SQLSTATE 0A000), closed
+//!   target indices being replaced, and the metadata effects: `ALL`
+//!   replaces the persistent settings with the snapshot's, `METADATA` and
+//!   `ANALYZERS` replace them with only the snapshot's analyzer settings
+//!   (so other persistent settings are wiped, as in CrateDB); `ALL`,
+//!   `METADATA`, `USERS`/`PRIVILEGES`/`USERMANAGEMENT` replace users
+//!   (passwords included) and privileges; views are replaced by `ALL`,
+//!   `METADATA`, `VIEWS`.
+//! * Deterministic restore progress ([`ProgressMode`]): by default every
+//!   statement reading `sys.shards` or `sys.snapshot_restore` advances
+//!   recovering shards after it has produced its result; per snapshot or
+//!   table outcomes via [`RestoreOutcome`].
+//! * Fault injection: failing statements ([`ErrorInjection`]), dropping
+//!   PostgreSQL connections now or on a matching statement (TCP reset),
+//!   sidecar 503s, seeded `sys.jobs` entries.
+//!
+//! ## What is not modelled
+//!
+//! * Table data: rows of user tables cannot be read or written (no `INSERT`,
+//!   `COPY`, `CREATE TABLE`, ...); joins, sub-queries, `GROUP BY`, `UNION`,
+//!   CTEs, casts, arithmetic and most scalar functions. Such statements fail
+//!   with a CrateDB-style syntax error (42601) or an
+//!   `UnsupportedFeatureException` (0A000) and are listed by
+//!   [`SimulatorHandle::rejected_statements`].
+//! * Privilege checks, except `ALTER USER`: only a superuser may alter other
+//!   users; a regular user may alter only itself (CrateDB also allows users
+//!   with the `AL` privilege). Users without a password cannot log in over
+//!   PostgreSQL wire (no host-based `trust` rules); TLS is not offered.
+//! * `CREATE SNAPSHOT`, `DROP SNAPSHOT`, rename options of `RESTORE`,
+//!   repository types other than `s3`, `azure`, `fs`, real disk watermarks,
+//!   shard allocation across several nodes (all shards live on the first
+//!   node), transactions, cursors, `COPY`, cancel requests.
+//! * Error texts are CrateDB's where the simulator models the situation,
+//!   taken from CrateDB 5.x/6.x sources; they are not byte-identical for
+//!   every version. Over PostgreSQL wire only the message is sent (as CrateDB
+//!   does); over HTTP and crash the message is `ExceptionName[message]`.
+//!   Parser error messages say `mismatched input '<token>' expecting ...`
+//!   but list only what this simulator accepts.
+//! * Restore details: `wait_for_completion = true` drives the restore to its
+//!   end inside the statement and answers `RESTORE 1` even for a
+//!   [`RestoreOutcome::Fail`] (a [`RestoreOutcome::Stall`] stays
+//!   asynchronous); `PARTIAL` snapshots restore completely; replicas are
+//!   derived (started once their primary is started and
+//!   `cluster.routing.allocation.enable` is `all`); repository errors use
+//!   CrateDB 5.x texts (`[repo] missing` from `RepositoryMissingException`,
+//!   not the older `RepositoryUnknownException`); a table missing from the
+//!   snapshot gives CrateDB 6.x's `Relation [s.t] not found in snapshot`.
+//! * Timestamps are `timestamptz` over PostgreSQL and epoch milliseconds in
+//!   JSON, like CrateDB; text columns are `varchar` and text arrays
+//!   `varchar[]`, also like CrateDB; `REAL` columns (e.g.
+//!   `recovery['size']['percent']`) are `float4`.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use cratedb_sim::{Simulator, SnapshotDef, Storage, TableDef, RestoreOutcome};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let sim = Simulator::builder()
+//!     .server_version("5.10.3")
+//!     .user("system", "pw")
+//!     .sidecar_token("tok")
+//!     .storage(
+//!         Storage::s3("bucket", "base/path", "AKIA...", "secret...").snapshot(
+//!             SnapshotDef::new("snap1")
+//!                 .version("5.6.0")
+//!                 .table(TableDef::new("doc", "t1").shards(2).bytes_per_shard(1_000_000)),
+//!         ),
+//!     )
+//!     .table(TableDef::new("doc", "existing"))
+//!     .restore_outcome("snap1", RestoreOutcome::Succeed)
+//!     .start()
+//!     .await?;
+//!
+//! let (client, conn) = tokio_postgres::connect(
+//!     &sim.pg_connection_string("system", "pw"),
+//!     tokio_postgres::NoTls,
+//! )
+//! .await?;
+//! tokio::spawn(conn);
+//! let rows = client.query("SELECT name FROM sys.snapshots WHERE repository = $1", &[&"r"]).await?;
+//! assert!(rows.is_empty()); // no repository yet
+//!
+//! // the same engine, as crash inside the pod would print it
+//! let (stdout, _stderr) = sim.crash("SELECT name FROM sys.users ORDER BY name");
+//! assert!(stdout.contains("| system |"));
+//! sim.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A restore with `wait_for_completion = false` returns at once; its
+//! `sys.snapshot_restore` row disappears after a few observations:
+//!
+//! ```no_run
+//! # async fn demo(sim: cratedb_sim::SimulatorHandle) {
+//! sim.execute_as_superuser(
+//!     "CREATE REPOSITORY r TYPE s3 WITH (bucket = 'bucket', base_path = 'base/path', \
+//!      access_key = 'AKIA...', secret_key = 'secret...', readonly = true)",
+//! );
+//! sim.execute_as_superuser(r#"RESTORE SNAPSHOT "r"."snap1" ALL with (wait_for_completion=false)"#);
+//! while !sim.restores_in_progress().is_empty() {
+//!     sim.execute_as_superuser("SELECT 1 FROM sys.snapshot_restore");
+//! }
+//! assert!(sim.shards().iter().all(|s| s.state == "STARTED"));
+//! # }
+//! ```
+
+pub mod cluster;
+mod engine;
+pub mod error;
+mod eval;
+pub mod model;
+mod outcome;
+mod pg;
+mod relations;
+pub mod settings;
+mod sidecar;
+mod sim;
+pub mod sql;
+pub mod value;
+
+pub use cluster::SimConfig;
+pub use error::{SimError, SqlError};
+pub use model::*;
+pub use outcome::{ExecOutcome, render_crash_output};
+pub use sim::{
+    PartitionInfo, RepositoryInfo, RestoreInfo, ShardInfo, Simulator, SimulatorBuilder,
+    SimulatorHandle, TableInfo,
+};

@@ -1,0 +1,571 @@
+//! The simulator builder and the handle of a running simulator.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::cluster::{DropRule, JobRt, RelKind, ShardState, SimConfig};
+use crate::engine::{Engine, Session};
+use crate::error::SimError;
+use crate::model::*;
+use crate::outcome::{ExecOutcome, render_crash_output};
+use crate::pg::ConnRegistry;
+use crate::value::now_millis;
+
+/// Entry point: `Simulator::builder()`.
+pub struct Simulator;
+
+impl Simulator {
+    /// A builder with CrateDB 5.10.3, one node, no users but `crate`, no
+    /// storage, no tables, listeners on `127.0.0.1:0`.
+    pub fn builder() -> SimulatorBuilder {
+        SimulatorBuilder {
+            config: SimConfig::default(),
+            pg_listen: "127.0.0.1:0".into(),
+            http_listen: "127.0.0.1:0".into(),
+        }
+    }
+}
+
+/// Builds and starts a simulator.
+#[derive(Debug, Clone)]
+pub struct SimulatorBuilder {
+    config: SimConfig,
+    pg_listen: String,
+    http_listen: String,
+}
+
+impl SimulatorBuilder {
+    /// Start from a full configuration (e.g. read from JSON).
+    pub fn config(mut self, config: SimConfig) -> Self {
+        self.config = config;
+        self
+    }
+    /// CrateDB server version shown in `sys.nodes.version['number']` and used
+    /// for version-dependent behaviour.
+    pub fn server_version(mut self, v: impl Into<String>) -> Self {
+        self.config.server_version = v.into();
+        self
+    }
+    /// Cluster name (`sys.cluster.name`).
+    pub fn cluster_name(mut self, n: impl Into<String>) -> Self {
+        self.config.cluster_name = n.into();
+        self
+    }
+    /// Number of nodes in `sys.nodes`.
+    pub fn nodes(mut self, n: usize) -> Self {
+        self.config.nodes = n.max(1);
+        self
+    }
+    /// A regular user with a password. Unless [`SimulatorBuilder::privileges`]
+    /// is set, every such user holds ALL privileges granted by `crate`.
+    pub fn user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
+        self.config.users.push(UserDef::new(name, password));
+        self
+    }
+    /// A user with full control over its definition.
+    pub fn user_def(mut self, user: UserDef) -> Self {
+        self.config.users.push(user);
+        self
+    }
+    /// Replace the default privileges.
+    pub fn privileges(mut self, privileges: Vec<PrivilegeDef>) -> Self {
+        self.config.privileges = Some(privileges);
+        self
+    }
+    /// The crate-control sidecar token (header `token`).
+    pub fn sidecar_token(mut self, token: impl Into<String>) -> Self {
+        self.config.sidecar_token = token.into();
+        self
+    }
+    /// A storage location with snapshots.
+    pub fn storage(mut self, storage: Storage) -> Self {
+        self.config.storages.push(storage);
+        self
+    }
+    /// A table that already exists in the cluster (all shards STARTED).
+    pub fn table(mut self, table: TableDef) -> Self {
+        self.config.tables.push(table);
+        self
+    }
+    /// A view that already exists in the cluster.
+    pub fn view(mut self, view: ViewDef) -> Self {
+        self.config.views.push(view);
+        self
+    }
+    /// An initial persistent cluster setting.
+    pub fn persistent_setting(mut self, key: impl Into<String>, value: serde_json::Value) -> Self {
+        self.config.persistent_settings.insert(key.into(), value);
+        self
+    }
+    /// An initial transient cluster setting.
+    pub fn transient_setting(mut self, key: impl Into<String>, value: serde_json::Value) -> Self {
+        self.config.transient_settings.insert(key.into(), value);
+        self
+    }
+    /// How restores of snapshot `key` (or of table `schema.table`) proceed.
+    pub fn restore_outcome(mut self, key: impl Into<String>, outcome: RestoreOutcome) -> Self {
+        self.config.restore_outcomes.insert(key.into(), outcome);
+        self
+    }
+    /// How restore progress advances.
+    pub fn progress(mut self, mode: ProgressMode) -> Self {
+        self.config.progress = mode;
+        self
+    }
+    /// PostgreSQL listen address (default `127.0.0.1:0`).
+    pub fn pg_listen(mut self, addr: impl Into<String>) -> Self {
+        self.pg_listen = addr.into();
+        self
+    }
+    /// Sidecar HTTP listen address (default `127.0.0.1:0`).
+    pub fn http_listen(mut self, addr: impl Into<String>) -> Self {
+        self.http_listen = addr.into();
+        self
+    }
+
+    /// Bind both listeners and start serving.
+    pub async fn start(self) -> Result<SimulatorHandle, SimError> {
+        let engine = Arc::new(Engine::new(&self.config)?);
+        let pg = TcpListener::bind(&self.pg_listen)
+            .await
+            .map_err(|source| SimError::Bind {
+                what: "pg",
+                addr: self.pg_listen.clone(),
+                source,
+            })?;
+        let http = TcpListener::bind(&self.http_listen)
+            .await
+            .map_err(|source| SimError::Bind {
+                what: "http",
+                addr: self.http_listen.clone(),
+                source,
+            })?;
+        let pg_addr = pg.local_addr().map_err(|source| SimError::Bind {
+            what: "pg",
+            addr: self.pg_listen.clone(),
+            source,
+        })?;
+        let http_addr = http.local_addr().map_err(|source| SimError::Bind {
+            what: "http",
+            addr: self.http_listen.clone(),
+            source,
+        })?;
+        let (tx, rx) = watch::channel(false);
+        let registry = Arc::new(ConnRegistry::default());
+        let tasks = vec![
+            tokio::spawn(crate::pg::serve(
+                pg,
+                engine.clone(),
+                registry.clone(),
+                rx.clone(),
+            )),
+            tokio::spawn(crate::sidecar::serve(http, engine.clone(), rx)),
+        ];
+        tracing::info!(%pg_addr, %http_addr, "cratedb-sim started");
+        Ok(SimulatorHandle {
+            engine,
+            registry,
+            pg_addr,
+            http_addr,
+            shutdown: tx,
+            tasks,
+        })
+    }
+}
+
+/// A table or view of the cluster (see [`SimulatorHandle::tables`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TableInfo {
+    pub schema: String,
+    pub name: String,
+    /// `BASE TABLE` or `VIEW`.
+    pub table_type: String,
+    pub number_of_shards: u32,
+    pub partitioned_by: Vec<String>,
+    pub closed: bool,
+}
+
+/// A partition (see [`SimulatorHandle::partitions`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PartitionInfo {
+    pub schema: String,
+    pub table: String,
+    pub ident: String,
+    pub values: BTreeMap<String, serde_json::Value>,
+    pub closed: bool,
+}
+
+/// A primary shard (see [`SimulatorHandle::shards`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShardInfo {
+    pub schema: String,
+    pub table: String,
+    pub partition_ident: Option<String>,
+    pub id: u32,
+    /// `UNASSIGNED`, `INITIALIZING`, `RECOVERING` or `STARTED`.
+    pub state: String,
+    pub bytes_used: u64,
+    pub bytes_recovered: u64,
+}
+
+/// A repository with its unmasked settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepositoryInfo {
+    pub name: String,
+    pub kind: String,
+    pub settings: BTreeMap<String, String>,
+}
+
+/// A running restore (a `sys.snapshot_restore` row).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RestoreInfo {
+    pub id: String,
+    pub repository: String,
+    pub snapshot: String,
+    pub state: String,
+    pub shards: usize,
+}
+
+/// A running simulator. Dropping it stops the servers; prefer
+/// [`SimulatorHandle::shutdown`] to wait for them.
+pub struct SimulatorHandle {
+    engine: Arc<Engine>,
+    registry: Arc<ConnRegistry>,
+    pg_addr: SocketAddr,
+    http_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl SimulatorHandle {
+    /// Address of the PostgreSQL listener.
+    pub fn pg_addr(&self) -> SocketAddr {
+        self.pg_addr
+    }
+    /// Address of the sidecar HTTP listener.
+    pub fn sidecar_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+    /// `http://127.0.0.1:<port>` (POST `/exec` there).
+    pub fn sidecar_url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+    /// A libpq-style connection string for `user`, database `doc`.
+    pub fn pg_connection_string(&self, user: &str, password: &str) -> String {
+        format!(
+            "host={} port={} user={} password={} dbname=doc",
+            self.pg_addr.ip(),
+            self.pg_addr.port(),
+            user,
+            password
+        )
+    }
+    /// The configured server version.
+    pub fn server_version(&self) -> String {
+        self.engine.lock().version_text.clone()
+    }
+
+    /// Run a statement as the superuser `crate` (what `crash` does inside
+    /// the pod); it is logged with [`Frontend::Superuser`].
+    pub fn execute_as_superuser(&self, sql: &str) -> ExecOutcome {
+        self.engine
+            .execute_sql(&Session::superuser(Frontend::Superuser), sql, &[])
+            .into()
+    }
+
+    /// [`SimulatorHandle::execute_as_superuser`] rendered like `crash -c`:
+    /// `(stdout, stderr)`.
+    pub fn crash(&self, sql: &str) -> (String, String) {
+        render_crash_output(&self.execute_as_superuser(sql))
+    }
+
+    // ---- logs -------------------------------------------------------
+
+    /// Every statement received, in order, with bound parameters.
+    pub fn statements(&self) -> Vec<StatementRecord> {
+        self.engine.lock().statements.clone()
+    }
+    /// Every statement received, without parameter values.
+    pub fn statements_without_params(&self) -> Vec<StatementSummary> {
+        self.engine
+            .lock()
+            .statements
+            .iter()
+            .map(StatementRecord::without_params)
+            .collect()
+    }
+    /// Just the SQL texts, in order.
+    pub fn statement_texts(&self) -> Vec<String> {
+        self.engine
+            .lock()
+            .statements
+            .iter()
+            .map(|s| s.sql.clone())
+            .collect()
+    }
+    /// Statements refused because they are outside the modelled SQL.
+    pub fn rejected_statements(&self) -> Vec<StatementRecord> {
+        self.engine
+            .lock()
+            .statements
+            .iter()
+            .filter(|s| s.rejected)
+            .cloned()
+            .collect()
+    }
+    /// `sys.jobs_log` (statement texts only, never parameter values).
+    pub fn jobs_log(&self) -> Vec<JobLogEntry> {
+        self.engine.lock().jobs_log.clone()
+    }
+
+    // ---- state inspectors -------------------------------------------
+
+    /// Tables and views.
+    pub fn tables(&self) -> Vec<TableInfo> {
+        self.engine
+            .lock()
+            .relations
+            .iter()
+            .map(|((s, n), r)| TableInfo {
+                schema: s.clone(),
+                name: n.clone(),
+                table_type: if r.kind == RelKind::Table {
+                    "BASE TABLE"
+                } else {
+                    "VIEW"
+                }
+                .into(),
+                number_of_shards: r.number_of_shards,
+                partitioned_by: r.partitioned_by.clone(),
+                closed: r.closed,
+            })
+            .collect()
+    }
+    /// Partitions of all partitioned tables.
+    pub fn partitions(&self) -> Vec<PartitionInfo> {
+        let st = self.engine.lock();
+        let mut out = Vec::new();
+        for ((s, n), r) in &st.relations {
+            for (ident, p) in &r.partitions {
+                out.push(PartitionInfo {
+                    schema: s.clone(),
+                    table: n.clone(),
+                    ident: ident.clone(),
+                    values: p
+                        .values
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.to_json()))
+                        .collect(),
+                    closed: p.closed,
+                });
+            }
+        }
+        out
+    }
+    /// Primary shards.
+    pub fn shards(&self) -> Vec<ShardInfo> {
+        let mut st = self.engine.lock();
+        st.wall_tick();
+        let mut out = Vec::new();
+        for ((s, n), r) in &st.relations {
+            let mut push = |p: Option<&String>, sh: &crate::cluster::ShardRt| {
+                out.push(ShardInfo {
+                    schema: s.clone(),
+                    table: n.clone(),
+                    partition_ident: p.cloned(),
+                    id: sh.id,
+                    state: sh.state.name().to_string(),
+                    bytes_used: sh.used,
+                    bytes_recovered: if sh.state == ShardState::Unassigned {
+                        0
+                    } else {
+                        sh.recovered
+                    },
+                });
+            };
+            for sh in &r.shards {
+                push(None, sh);
+            }
+            for (ident, p) in &r.partitions {
+                for sh in &p.shards {
+                    push(Some(ident), sh);
+                }
+            }
+        }
+        out
+    }
+    /// Repositories with unmasked settings.
+    pub fn repositories(&self) -> Vec<RepositoryInfo> {
+        self.engine
+            .lock()
+            .repositories
+            .iter()
+            .map(|(n, r)| RepositoryInfo {
+                name: n.clone(),
+                kind: r.kind.clone(),
+                settings: r.settings.clone(),
+            })
+            .collect()
+    }
+    /// Users with their current passwords (including `crate`).
+    pub fn users(&self) -> Vec<UserDef> {
+        self.engine
+            .lock()
+            .users
+            .iter()
+            .map(|(n, u)| UserDef {
+                name: n.clone(),
+                password: u.password.clone(),
+                superuser: u.superuser,
+                jwt: u.jwt.clone(),
+            })
+            .collect()
+    }
+    /// Current privileges.
+    pub fn privileges(&self) -> Vec<PrivilegeDef> {
+        self.engine.lock().privileges.clone()
+    }
+    /// Persistent cluster settings (dotted keys).
+    pub fn persistent_settings(&self) -> BTreeMap<String, serde_json::Value> {
+        self.engine
+            .lock()
+            .persistent
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect()
+    }
+    /// Transient cluster settings (dotted keys).
+    pub fn transient_settings(&self) -> BTreeMap<String, serde_json::Value> {
+        self.engine
+            .lock()
+            .transient
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect()
+    }
+    /// Restores that currently have a `sys.snapshot_restore` row.
+    pub fn restores_in_progress(&self) -> Vec<RestoreInfo> {
+        let mut st = self.engine.lock();
+        st.wall_tick();
+        st.restores
+            .iter()
+            .map(|r| RestoreInfo {
+                id: r.id.clone(),
+                repository: r.repository.clone(),
+                snapshot: r.snapshot.clone(),
+                state: r.state.to_string(),
+                shards: r.shards.len(),
+            })
+            .collect()
+    }
+    /// Number of open PostgreSQL connections.
+    pub fn open_pg_connections(&self) -> usize {
+        self.registry.count()
+    }
+
+    // ---- fault knobs and control --------------------------------------
+
+    /// Make matching statements fail (see [`ErrorInjection`]).
+    pub fn inject_error(&self, injection: ErrorInjection) {
+        self.engine.lock().injections.push(injection);
+    }
+    /// Remove all error injections.
+    pub fn clear_error_injections(&self) {
+        self.engine.lock().injections.clear();
+    }
+    /// Close every open PostgreSQL connection now (with a TCP reset);
+    /// returns how many were open.
+    pub fn drop_pg_connections(&self) -> usize {
+        self.registry.kill_all()
+    }
+    /// Reset the PostgreSQL connection that sends a statement containing
+    /// `substring` (`times`: how many times; `None` = always). The statement
+    /// is not executed and is logged as `ConnectionDropped`.
+    pub fn drop_connection_on(&self, substring: impl Into<String>, times: Option<u32>) {
+        self.engine.lock().drop_rules.push(DropRule {
+            substring: substring.into(),
+            remaining: times,
+        });
+    }
+    /// The sidecar answers HTTP 503 to the next `n` requests.
+    pub fn fail_sidecar_requests(&self, n: u32) {
+        self.engine.lock().sidecar_failures = n;
+    }
+    /// Add a running job to `sys.jobs` (e.g. `CREATE SNAPSHOT ...`); returns its id.
+    pub fn seed_job(&self, stmt: impl Into<String>) -> String {
+        let mut st = self.engine.lock();
+        let id = st.next_uuid();
+        st.jobs.push(JobRt {
+            id: id.clone(),
+            stmt: stmt.into(),
+            started: now_millis(),
+            username: "crate".into(),
+        });
+        id
+    }
+    /// Remove a seeded job; `false` if unknown.
+    pub fn remove_job(&self, id: &str) -> bool {
+        let mut st = self.engine.lock();
+        let before = st.jobs.len();
+        st.jobs.retain(|j| j.id != id);
+        st.jobs.len() != before
+    }
+    /// Set the outcome for restores of snapshot (or table) `key`; applies to
+    /// restores started afterwards.
+    pub fn set_restore_outcome(&self, key: impl Into<String>, outcome: RestoreOutcome) {
+        self.engine.lock().outcomes.insert(key.into(), outcome);
+    }
+    /// Change how progress advances.
+    pub fn set_progress(&self, mode: ProgressMode) {
+        let mut st = self.engine.lock();
+        st.wall_tick();
+        st.progress = mode;
+    }
+    /// Advance running restores by `n` observations without a query.
+    pub fn advance_restores(&self, n: u32) {
+        let mut st = self.engine.lock();
+        for _ in 0..n {
+            st.observe_restores();
+        }
+    }
+    /// Set a user's password directly (test set-up; not logged).
+    pub fn set_password(&self, user: &str, password: Option<&str>) -> bool {
+        let mut st = self.engine.lock();
+        match st.users.get_mut(user) {
+            Some(u) => {
+                u.password = password.map(str::to_string);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stop both servers and wait for them.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for SimulatorHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+impl std::fmt::Debug for SimulatorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatorHandle")
+            .field("pg_addr", &self.pg_addr)
+            .field("http_addr", &self.http_addr)
+            .finish()
+    }
+}
