@@ -4,6 +4,8 @@
 //! (validation, SQL rendering, planning) and the thin shells that talk to Kubernetes and CrateDB.
 
 pub mod admission;
+pub mod cratedb;
+pub mod job;
 pub mod repository;
 pub mod resource;
 pub mod restore_job;

@@ -1,0 +1,238 @@
+//! Command line of `cratedb-restore-job`. Every option can also be set by the environment
+//! variable shown in `--help`; the reference operator's `CRATEDB_OPERATOR_*` variables keep their
+//! names and meaning.
+
+use std::time::Duration;
+
+use clap::Parser;
+use cratedb_restore::{
+    job::config::{JobConfig, NotificationSettings},
+    telemetry::LogFormat,
+};
+use secrecy::SecretString;
+
+/// Runs one admitted CrateDB restore, from the pre-flight plan to the reset of the request, and
+/// records every step in the resource's status.restore, as Kubernetes Events and in this log.
+///
+/// The admission webhook creates one Job per admitted restore and passes --namespace, --name and
+/// --run-id. A restarted pod resumes the same run: completed steps are skipped and a RESTORE
+/// already under way is adopted, never issued twice.
+///
+/// Exit codes:
+///   0  the restore succeeded, or there was nothing to do (superseded or finished run)
+///   1  an unexpected problem before a final status could be written; a retry may help
+///   2  wrong arguments or configuration; a retry will not help
+///   3  the restore failed; status.restore says why and cleanup ran; a retry will not help
+///   4  interrupted (SIGTERM); the run is left for the next pod to resume
+#[derive(Debug, Parser)]
+#[command(
+    name = "cratedb-restore-job",
+    version,
+    about,
+    long_about,
+    verbatim_doc_comment
+)]
+pub struct Cli {
+    /// Namespace of the CrateDB resource.
+    #[arg(long, env = "CRATEDB_RESTORE_NAMESPACE")]
+    pub namespace: String,
+
+    /// Name of the CrateDB resource.
+    #[arg(long, env = "CRATEDB_RESTORE_NAME")]
+    pub name: String,
+
+    /// Run id the admission webhook stamped on the resource (annotation
+    /// restore.cloud.crate.io/run-id). A different annotation means this run was superseded.
+    #[arg(long, env = "CRATEDB_RESTORE_RUN_ID")]
+    pub run_id: String,
+
+    /// CrateDB PostgreSQL host [default: crate-discovery-<name>.<namespace>].
+    #[arg(long, env = "CRATEDB_RESTORE_CRATE_HOST")]
+    pub crate_host: Option<String>,
+
+    /// CrateDB PostgreSQL port.
+    #[arg(long, env = "CRATEDB_RESTORE_CRATE_PORT", default_value_t = 5432)]
+    pub crate_port: u16,
+
+    /// Cloud provider; `openshift` sends superuser SQL to the crate-control sidecar instead of
+    /// running `crash` in the CrateDB pod.
+    #[arg(long, env = "CRATEDB_OPERATOR_CLOUD_PROVIDER")]
+    pub cloud_provider: Option<String>,
+
+    /// URL of the crate-control sidecar's exec endpoint
+    /// [default: http://crate-control-<name>.<namespace>.svc.cluster.local:5050/exec].
+    #[arg(long, env = "CRATEDB_RESTORE_CRATE_CONTROL_URL")]
+    pub crate_control_url: Option<String>,
+
+    /// Overall restore deadline in seconds, counted from the run's first start.
+    #[arg(
+        long,
+        env = "CRATEDB_OPERATOR_RESTORE_BACKUP_TIMEOUT",
+        default_value_t = 86_400
+    )]
+    pub restore_timeout: u64,
+
+    /// Seconds the cleanup steps keep after the deadline.
+    #[arg(long, env = "CRATEDB_RESTORE_CLEANUP_RESERVE", default_value_t = 1_800)]
+    pub cleanup_reserve: u64,
+
+    /// The only Secret deleted after the restore; {name} is the CrateDB resource's name.
+    #[arg(
+        long,
+        env = "CRATEDB_OPERATOR_RESTORE_BACKUP_SECRET_NAME",
+        default_value = "restore-from-backup-{name}"
+    )]
+    pub restore_secret_name: String,
+
+    /// Longest wait, in seconds, for a running snapshot or backup Job before the restore.
+    #[arg(
+        long,
+        env = "CRATEDB_OPERATOR_BEFORE_UPDATE_TIMEOUT",
+        default_value_t = 86_400
+    )]
+    pub before_update_timeout: u64,
+
+    /// Time limit in seconds for putting the cluster back after the restore.
+    #[arg(
+        long,
+        env = "CRATEDB_OPERATOR_AFTER_UPDATE_TIMEOUT",
+        default_value_t = 3_600
+    )]
+    pub after_update_timeout: u64,
+
+    /// Seconds before retrying a failed password or JWT reset.
+    #[arg(
+        long,
+        env = "CRATEDB_OPERATOR_BOOTSTRAP_RETRY_DELAY",
+        default_value_t = 60
+    )]
+    pub bootstrap_retry_delay: u64,
+
+    /// Table that lists running statements (checked for CREATE SNAPSHOT).
+    #[arg(long, env = "CRATEDB_OPERATOR_JOBS_TABLE", default_value = "sys.jobs")]
+    pub jobs_table: String,
+
+    /// Test mode of the reference operator: 5 s waits, no notification retries.
+    #[arg(long, env = "CRATEDB_OPERATOR_TESTING", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub testing: bool,
+
+    /// Notification endpoint; notifications are sent only when URL, username and password are
+    /// all set.
+    #[arg(long, env = "CRATEDB_OPERATOR_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
+    /// Basic-auth user for notifications.
+    #[arg(long, env = "CRATEDB_OPERATOR_WEBHOOK_USERNAME")]
+    pub webhook_username: Option<String>,
+
+    /// Basic-auth password for notifications (prefer the environment variable from a Secret).
+    #[arg(
+        long,
+        env = "CRATEDB_OPERATOR_WEBHOOK_PASSWORD",
+        hide_env_values = true
+    )]
+    pub webhook_password: Option<String>,
+
+    /// Seconds between progress polls of a running restore [default: 15, or 5 with --testing].
+    #[arg(long, env = "CRATEDB_RESTORE_POLL_INTERVAL")]
+    pub poll_interval: Option<f64>,
+
+    /// Least seconds between progress writes to status.restore.
+    #[arg(long, env = "CRATEDB_RESTORE_PROGRESS_INTERVAL", default_value_t = 5.0)]
+    pub progress_interval: f64,
+
+    /// Attempts per step on transient errors (connection lost, 5xx, conflicts).
+    #[arg(long, env = "CRATEDB_RESTORE_STEP_ATTEMPTS", default_value_t = 8)]
+    pub step_attempts: u32,
+
+    /// Log format: text for people, json for log pipelines. The level comes from RUST_LOG.
+    #[arg(
+        long,
+        env = "CRATEDB_RESTORE_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+impl Cli {
+    pub fn into_config(self) -> Result<JobConfig, String> {
+        if !cratedb_restore::run::is_valid_run_id(&self.run_id) {
+            return Err(format!(
+                "--run-id {:?} is not a run id issued by the webhook",
+                self.run_id
+            ));
+        }
+        let mut config = JobConfig::new(&self.namespace, &self.name, &self.run_id);
+        config.crate_host = self.crate_host;
+        config.crate_port = self.crate_port;
+        config.cloud_provider = self.cloud_provider;
+        config.crate_control_url = self.crate_control_url;
+        config.restore_timeout = Duration::from_secs(self.restore_timeout);
+        config.cleanup_reserve = Duration::from_secs(self.cleanup_reserve);
+        config.restore_secret_name = self.restore_secret_name;
+        config.before_update_timeout = Duration::from_secs(self.before_update_timeout);
+        config.after_update_timeout = Duration::from_secs(self.after_update_timeout);
+        config.bootstrap_retry_delay = Duration::from_secs(self.bootstrap_retry_delay);
+        config.jobs_table = self.jobs_table;
+        config.testing = self.testing;
+        let default_poll = if self.testing { 5.0 } else { 15.0 };
+        let seconds = |v: f64, what: &str| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(Duration::from_secs_f64(v))
+            } else {
+                Err(format!("{what} must be a non-negative number of seconds"))
+            }
+        };
+        config.poll_interval = seconds(
+            self.poll_interval.unwrap_or(default_poll),
+            "--poll-interval",
+        )?;
+        config.progress_write_interval = seconds(self.progress_interval, "--progress-interval")?;
+        config.step_attempts = self.step_attempts.max(1);
+        config.notifications = match (
+            self.webhook_url,
+            self.webhook_username,
+            self.webhook_password,
+        ) {
+            (Some(url), Some(username), Some(password)) => Some(NotificationSettings {
+                url,
+                username,
+                password: SecretString::from(password),
+            }),
+            _ => None,
+        };
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_contract() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "cratedb-restore-job",
+            "--namespace",
+            "ns",
+            "--name",
+            "c1",
+            "--run-id",
+            "20261125082542-3fa9c1",
+        ])
+        .unwrap();
+        let config = cli.into_config().unwrap();
+        assert_eq!(config.crate_host(), "crate-discovery-c1.ns");
+        assert_eq!(config.restore_secret(), "restore-from-backup-c1");
+        assert_eq!(config.poll_interval, Duration::from_secs(15));
+        assert!(config.notifications.is_none());
+        let bad =
+            Cli::try_parse_from(["x", "--namespace", "n", "--name", "c", "--run-id", "Bad Id"])
+                .unwrap();
+        assert!(bad.into_config().is_err());
+        assert!(Cli::try_parse_from(["x", "--name", "c"]).is_err());
+    }
+}

@@ -1,0 +1,248 @@
+//! The PostgreSQL wire connection as user `system` (SPEC A9): `crate-discovery-{name}.{namespace}`
+//! port 5432, default schema `doc`. One connection is kept and re-made when it breaks. Every
+//! value is a bound parameter declared as text, so CrateDB coerces it and nothing is inlined.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, NoTls, Row, types::Type};
+
+use super::{SqlError, SqlResult};
+
+#[derive(Clone)]
+pub struct PgEndpoint {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: SecretString,
+    /// CrateDB uses the `database` startup parameter as the session's default schema.
+    pub schema: String,
+    pub connect_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+impl std::fmt::Debug for PgEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgEndpoint")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct Pg {
+    endpoint: PgEndpoint,
+    client: Mutex<Option<Client>>,
+}
+
+impl Pg {
+    pub fn new(endpoint: PgEndpoint) -> Self {
+        Self {
+            endpoint,
+            client: Mutex::new(None),
+        }
+    }
+
+    pub fn target(&self) -> String {
+        format!("{}:{}", self.endpoint.host, self.endpoint.port)
+    }
+
+    async fn connect(&self) -> Result<Client, SqlError> {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(&self.endpoint.host)
+            .port(self.endpoint.port)
+            .user(&self.endpoint.user)
+            .password(self.endpoint.password.expose_secret())
+            .dbname(&self.endpoint.schema)
+            .application_name("cratedb-restore-job")
+            .connect_timeout(self.endpoint.connect_timeout);
+        let (client, connection) = config.connect(NoTls).await.map_err(|e| self.classify(e))?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "CrateDB connection closed");
+            }
+        });
+        Ok(client)
+    }
+
+    /// Runs one statement with text parameters and returns its rows as JSON.
+    pub async fn query(&self, sql: &str, params: &[&str]) -> Result<SqlResult, SqlError> {
+        self.query_with_timeout(sql, params, self.endpoint.statement_timeout)
+            .await
+    }
+
+    pub async fn query_with_timeout(
+        &self,
+        sql: &str,
+        params: &[&str],
+        timeout: Duration,
+    ) -> Result<SqlResult, SqlError> {
+        let mut guard = self.client.lock().await;
+        if guard.as_ref().is_none_or(Client::is_closed) {
+            *guard = Some(self.connect().await?);
+        }
+        let client = guard.as_ref().expect("connected above");
+        let run = async {
+            let types = vec![Type::TEXT; params.len()];
+            let statement = client.prepare_typed(sql, &types).await?;
+            let values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+                .iter()
+                .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+                .collect();
+            if statement.columns().is_empty() {
+                let affected = client.execute(&statement, &values).await?;
+                Ok::<_, tokio_postgres::Error>((Vec::new(), Vec::new(), Some(affected)))
+            } else {
+                let rows = client.query(&statement, &values).await?;
+                let columns = statement
+                    .columns()
+                    .iter()
+                    .map(|c| c.name().to_string())
+                    .collect();
+                Ok((columns, rows, None))
+            }
+        };
+        let outcome = tokio::time::timeout(timeout, run).await;
+        let (columns, rows, affected) = match outcome {
+            Err(_) => {
+                // The connection may be stuck mid-statement: start afresh next time.
+                *guard = None;
+                return Err(SqlError::Timeout {
+                    seconds: timeout.as_secs(),
+                });
+            }
+            Ok(Err(e)) => {
+                let error = self.classify(e);
+                if error.is_transient() {
+                    *guard = None;
+                }
+                return Err(error);
+            }
+            Ok(Ok(result)) => result,
+        };
+        let rows: Vec<Vec<Value>> = rows.iter().map(row_values).collect::<Result<_, _>>()?;
+        Ok(SqlResult {
+            rowcount: affected.or(Some(rows.len() as u64)),
+            columns,
+            rows,
+        })
+    }
+
+    fn classify(&self, error: tokio_postgres::Error) -> SqlError {
+        if let Some(db) = error.as_db_error() {
+            let code = db.code().code().to_string();
+            // 28P01 invalid_password, 28000 invalid_authorization_specification
+            if code.starts_with("28") {
+                return SqlError::Auth {
+                    user: self.endpoint.user.clone(),
+                    message: db.message().to_string(),
+                };
+            }
+            return SqlError::Sql {
+                code,
+                message: db.message().to_string(),
+            };
+        }
+        SqlError::Connection {
+            target: self.target(),
+            detail: error.to_string(),
+        }
+    }
+}
+
+fn row_values(row: &Row) -> Result<Vec<Value>, SqlError> {
+    (0..row.len())
+        .map(|i| cell(row, i))
+        .collect::<Result<Vec<_>, _>>()
+}
+
+fn cell(row: &Row, i: usize) -> Result<Value, SqlError> {
+    let column = &row.columns()[i];
+    let ty = column.type_();
+    let decode = |e: tokio_postgres::Error| {
+        SqlError::Decode(format!("column {} ({ty}): {e}", column.name()))
+    };
+    let value = match *ty {
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::CHAR | Type::UNKNOWN => row
+            .try_get::<_, Option<String>>(i)
+            .map_err(decode)?
+            .map(Value::from),
+        Type::INT2 => row
+            .try_get::<_, Option<i16>>(i)
+            .map_err(decode)?
+            .map(Value::from),
+        Type::INT4 => row
+            .try_get::<_, Option<i32>>(i)
+            .map_err(decode)?
+            .map(Value::from),
+        Type::INT8 => row
+            .try_get::<_, Option<i64>>(i)
+            .map_err(decode)?
+            .map(Value::from),
+        Type::FLOAT4 => row
+            .try_get::<_, Option<f32>>(i)
+            .map_err(decode)?
+            .map(|f| Value::from(f64::from(f))),
+        Type::FLOAT8 => row
+            .try_get::<_, Option<f64>>(i)
+            .map_err(decode)?
+            .map(Value::from),
+        Type::BOOL => row
+            .try_get::<_, Option<bool>>(i)
+            .map_err(decode)?
+            .map(Value::from),
+        Type::JSON | Type::JSONB => row.try_get::<_, Option<Value>>(i).map_err(decode)?,
+        Type::TEXT_ARRAY | Type::VARCHAR_ARRAY | Type::BPCHAR_ARRAY | Type::NAME_ARRAY => row
+            .try_get::<_, Option<Vec<Option<String>>>>(i)
+            .map_err(decode)?
+            .map(|v| {
+                Value::from(
+                    v.into_iter()
+                        .map(|s| s.map_or(Value::Null, Value::from))
+                        .collect::<Vec<_>>(),
+                )
+            }),
+        Type::JSON_ARRAY | Type::JSONB_ARRAY => row
+            .try_get::<_, Option<Vec<Option<Value>>>>(i)
+            .map_err(decode)?
+            .map(|v| {
+                Value::from(
+                    v.into_iter()
+                        .map(|x| x.unwrap_or(Value::Null))
+                        .collect::<Vec<_>>(),
+                )
+            }),
+        Type::INT4_ARRAY => row
+            .try_get::<_, Option<Vec<Option<i32>>>>(i)
+            .map_err(decode)?
+            .map(|v| {
+                Value::from(
+                    v.into_iter()
+                        .map(|x| x.map_or(Value::Null, Value::from))
+                        .collect::<Vec<_>>(),
+                )
+            }),
+        Type::INT8_ARRAY => row
+            .try_get::<_, Option<Vec<Option<i64>>>>(i)
+            .map_err(decode)?
+            .map(|v| {
+                Value::from(
+                    v.into_iter()
+                        .map(|x| x.map_or(Value::Null, Value::from))
+                        .collect::<Vec<_>>(),
+                )
+            }),
+        _ => {
+            return Err(SqlError::Decode(format!(
+                "column {} has type {ty}, which this product does not read",
+                column.name()
+            )));
+        }
+    };
+    Ok(value.unwrap_or(Value::Null))
+}

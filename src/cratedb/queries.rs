@@ -1,0 +1,496 @@
+//! The SQL the restore sends and how it reads the answers. Pure: statement text in, typed rows
+//! out, so the parsing is tested without a server.
+
+use serde_json::{Map, Value};
+
+use super::SqlResult;
+use crate::sql::{TableIdent, quote_ident, quote_literal};
+
+pub const SERVER_VERSIONS: &str = "SELECT version['number'] FROM sys.nodes";
+pub const REPOSITORY_EXISTS: &str = "SELECT name FROM sys.repositories WHERE name = $1";
+pub const SNAPSHOT: &str = "SELECT name, version, state, tables, table_partitions FROM sys.snapshots WHERE repository = $1 AND name = $2 LIMIT 1";
+pub const RELATIONS: &str = "SELECT table_schema, table_name, table_type, closed, partitioned_by FROM information_schema.tables";
+pub const PARTITIONS: &str = "SELECT table_schema, table_name, partition_ident, values, closed FROM information_schema.table_partitions";
+pub const CLUSTER_SETTINGS: &str = "SELECT settings FROM sys.cluster";
+pub const PRIMARY_SHARDS: &str = "SELECT schema_name, table_name, partition_ident, id, state, recovery['size']['used'], recovery['size']['recovered'] FROM sys.shards WHERE \"primary\" = true";
+pub const UNASSIGNED_PRIMARIES: &str = "SELECT table_schema, table_name, partition_ident, shard_id, current_state, explanation FROM sys.allocations WHERE \"primary\" = true";
+pub const USER_EXISTS: &str = "SELECT name FROM sys.users WHERE name = $1";
+pub const ADMIN_GRANTEE: &str =
+    "SELECT grantee FROM sys.privileges WHERE grantor = 'system' AND grantee <> 'gc_admin' LIMIT 1";
+
+pub fn drop_repository(repository: &str) -> String {
+    format!("DROP REPOSITORY {}", quote_ident(repository))
+}
+
+/// Running restores of this snapshot from this repository. Sent through the superuser path,
+/// which takes no parameters: both values are escaped literals.
+pub fn running_restore(repository: &str, snapshot: &str) -> String {
+    format!(
+        "SELECT id, state FROM sys.snapshot_restore WHERE repository = {} AND name = {}",
+        quote_literal(repository),
+        quote_literal(snapshot)
+    )
+}
+
+/// `CREATE SNAPSHOT` statements running in CrateDB (B§4.1); `jobs_table` is configurable
+/// (`CRATEDB_OPERATOR_JOBS_TABLE`).
+pub fn snapshots_in_progress(jobs_table: &TableIdent) -> String {
+    format!(
+        "SELECT stmt FROM {} WHERE stmt LIKE '%CREATE SNAPSHOT%' AND stmt NOT LIKE {}",
+        jobs_table.quoted(),
+        quote_literal(&format!("%{}%", jobs_table.dotted()))
+    )
+}
+
+pub fn set_global(persistence: &str, setting: &str) -> String {
+    format!("SET GLOBAL {persistence} {} = $1", quote_ident(setting))
+}
+
+pub fn reset_global(setting: &str) -> String {
+    format!("RESET GLOBAL {}", quote_ident(setting))
+}
+
+/// `ALTER USER "u" SET (password = '...')`: carries a secret, so it is never logged.
+pub fn alter_password(user: &str, password: &str) -> String {
+    format!(
+        "ALTER USER {} SET (password = {})",
+        quote_ident(user),
+        quote_literal(password)
+    )
+}
+
+pub fn clear_jwt(user: &str) -> String {
+    format!("ALTER USER {} SET (jwt = NULL)", quote_ident(user))
+}
+
+pub fn set_jwt(user: &str, issuer: &str, audience: &str) -> String {
+    format!(
+        "ALTER USER {} SET (jwt = {{\"iss\" = {}, \"username\" = {}, \"aud\" = {}}})",
+        quote_ident(user),
+        quote_literal(issuer),
+        quote_literal(user),
+        quote_literal(audience)
+    )
+}
+
+pub fn rename_table(from: &TableIdent, to_table: &str) -> String {
+    format!(
+        "ALTER TABLE {} RENAME TO {}",
+        from.quoted(),
+        quote_ident(to_table)
+    )
+}
+
+pub fn drop_table_if_exists(table: &TableIdent) -> String {
+    format!("DROP TABLE IF EXISTS {}", table.quoted())
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn int(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+fn cell(row: &[Value], i: usize) -> &Value {
+    row.get(i).unwrap_or(&Value::Null)
+}
+
+/// `sys.snapshots.tables` holds `schema.table`; schemas contain no dots.
+pub fn snapshot_table(name: &str) -> TableIdent {
+    match name.split_once('.') {
+        Some((schema, table)) => TableIdent::new(schema, table),
+        None => TableIdent::new(crate::sql::ident::DEFAULT_SCHEMA, name),
+    }
+}
+
+/// The lowest version among the nodes: what every node can read.
+pub fn server_version(result: &SqlResult) -> Option<crate::version::ServerVersion> {
+    result
+        .rows
+        .iter()
+        .filter_map(|r| text(cell(r, 0)))
+        .filter_map(|v| v.parse().ok())
+        .min()
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotPartition {
+    pub table: TableIdent,
+    pub values: Vec<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SnapshotInfo {
+    pub name: String,
+    pub version: Option<String>,
+    pub state: Option<String>,
+    pub tables: Vec<TableIdent>,
+    pub partitions: Vec<SnapshotPartition>,
+}
+
+pub fn snapshot_info(result: &SqlResult) -> Option<SnapshotInfo> {
+    let row = result.rows.first()?;
+    let tables = cell(row, 3)
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(text)
+                .map(|t| snapshot_table(&t))
+                .collect()
+        })
+        .unwrap_or_default();
+    let partitions = cell(row, 4)
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| {
+                    let schema = text(p.get("table_schema")?)?;
+                    let table = text(p.get("table_name")?)?;
+                    let values = p
+                        .get("values")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    Some(SnapshotPartition {
+                        table: TableIdent::new(schema, table),
+                        values,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(SnapshotInfo {
+        name: text(cell(row, 0)).unwrap_or_default(),
+        version: text(cell(row, 1)),
+        state: text(cell(row, 2)),
+        tables,
+        partitions,
+    })
+}
+
+/// Schemas CrateDB owns; their relations are never restore targets.
+pub const SYSTEM_SCHEMAS: [&str; 4] = ["sys", "information_schema", "pg_catalog", "blob"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Relation {
+    pub ident: TableIdent,
+    pub is_view: bool,
+    pub closed: bool,
+    pub partitioned_by: Vec<String>,
+}
+
+pub fn relations(result: &SqlResult) -> Vec<Relation> {
+    result
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let ident = TableIdent::new(text(cell(r, 0))?, text(cell(r, 1))?);
+            if SYSTEM_SCHEMAS.contains(&ident.schema.as_str()) {
+                return None;
+            }
+            Some(Relation {
+                is_view: text(cell(r, 2)).is_some_and(|t| t.eq_ignore_ascii_case("VIEW")),
+                closed: truthy(cell(r, 3)),
+                partitioned_by: cell(r, 4)
+                    .as_array()
+                    .map(|a| a.iter().filter_map(text).collect())
+                    .unwrap_or_default(),
+                ident,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partition {
+    pub table: TableIdent,
+    pub partition_ident: String,
+    pub values: Map<String, Value>,
+    pub closed: bool,
+}
+
+pub fn partitions(result: &SqlResult) -> Vec<Partition> {
+    result
+        .rows
+        .iter()
+        .filter_map(|r| {
+            Some(Partition {
+                table: TableIdent::new(text(cell(r, 0))?, text(cell(r, 1))?),
+                partition_ident: text(cell(r, 2)).unwrap_or_default(),
+                values: cell(r, 3).as_object().cloned().unwrap_or_default(),
+                closed: truthy(cell(r, 4)),
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardRow {
+    pub table: TableIdent,
+    pub partition_ident: String,
+    pub id: i64,
+    pub state: String,
+    /// NULL (None) before the shard starts recovering.
+    pub used_bytes: Option<i64>,
+    pub recovered_bytes: Option<i64>,
+}
+
+pub fn shards(result: &SqlResult) -> Vec<ShardRow> {
+    result
+        .rows
+        .iter()
+        .filter_map(|r| {
+            Some(ShardRow {
+                table: TableIdent::new(text(cell(r, 0))?, text(cell(r, 1))?),
+                partition_ident: text(cell(r, 2)).unwrap_or_default(),
+                id: int(cell(r, 3)).unwrap_or_default(),
+                state: text(cell(r, 4)).unwrap_or_default(),
+                used_bytes: int(cell(r, 5)),
+                recovered_bytes: int(cell(r, 6)),
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AllocationRow {
+    pub table: TableIdent,
+    pub partition_ident: String,
+    pub shard_id: i64,
+    pub current_state: String,
+    pub explanation: Option<String>,
+}
+
+pub fn allocations(result: &SqlResult) -> Vec<AllocationRow> {
+    result
+        .rows
+        .iter()
+        .filter_map(|r| {
+            Some(AllocationRow {
+                table: TableIdent::new(text(cell(r, 0))?, text(cell(r, 1))?),
+                partition_ident: text(cell(r, 2)).unwrap_or_default(),
+                shard_id: int(cell(r, 3)).unwrap_or_default(),
+                current_state: text(cell(r, 4)).unwrap_or_default(),
+                explanation: text(cell(r, 5)).filter(|e| !e.is_empty()),
+            })
+        })
+        .collect()
+}
+
+/// A running restore row: `(id, state)`.
+pub fn restore_rows(result: &SqlResult) -> Vec<(String, String)> {
+    result
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                text(cell(r, 0)).unwrap_or_default(),
+                text(cell(r, 1)).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// Flattens nested settings (`{"indices": {"recovery": {...}}}`) into dotted keys.
+pub fn flatten_settings(settings: &Value) -> std::collections::BTreeMap<String, Value> {
+    fn walk(prefix: &str, value: &Value, out: &mut std::collections::BTreeMap<String, Value>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.clone());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk("", settings, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn result(rows: Vec<Vec<Value>>) -> SqlResult {
+        SqlResult {
+            rows,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn statements_quote_and_escape() {
+        assert_eq!(
+            running_restore("restore_backup_1", "snap'1"),
+            "SELECT id, state FROM sys.snapshot_restore WHERE repository = 'restore_backup_1' AND name = 'snap''1'"
+        );
+        assert_eq!(
+            snapshots_in_progress(&TableIdent::new("sys", "jobs")),
+            r#"SELECT stmt FROM "sys"."jobs" WHERE stmt LIKE '%CREATE SNAPSHOT%' AND stmt NOT LIKE '%sys.jobs%'"#
+        );
+        assert_eq!(
+            alter_password("system", r"p'w\x"),
+            r#"ALTER USER "system" SET (password = 'p''w\x')"#
+        );
+        assert_eq!(
+            set_jwt("ad\"min", "https://jwk.example/'x", "cluster-1"),
+            r#"ALTER USER "ad""min" SET (jwt = {"iss" = 'https://jwk.example/''x', "username" = 'ad"min', "aud" = 'cluster-1'})"#
+        );
+        assert_eq!(
+            rename_table(
+                &TableIdent::new("gc", "alembic_version"),
+                "alembic_version_temp"
+            ),
+            r#"ALTER TABLE "gc"."alembic_version" RENAME TO "alembic_version_temp""#
+        );
+        assert_eq!(
+            set_global("PERSISTENT", "indices.recovery.max_bytes_per_sec"),
+            r#"SET GLOBAL PERSISTENT "indices.recovery.max_bytes_per_sec" = $1"#
+        );
+        assert_eq!(
+            reset_global("cluster.routing.allocation.enable"),
+            r#"RESET GLOBAL "cluster.routing.allocation.enable""#
+        );
+        assert_eq!(drop_repository("r\"1"), r#"DROP REPOSITORY "r""1""#);
+    }
+
+    #[test]
+    fn reads_snapshot_rows() {
+        let info = snapshot_info(&result(vec![vec![
+            json!("snap1"),
+            json!("5.6.0"),
+            json!("SUCCESS"),
+            json!(["doc.t1", "gc.alembic_version"]),
+            json!([{"table_schema": "doc", "table_name": "parted", "values": ["2024-01-01"]}]),
+        ]]))
+        .unwrap();
+        assert_eq!(
+            info.tables,
+            [
+                TableIdent::new("doc", "t1"),
+                TableIdent::new("gc", "alembic_version")
+            ]
+        );
+        assert_eq!(info.partitions[0].table, TableIdent::new("doc", "parted"));
+        assert_eq!(info.partitions[0].values, [json!("2024-01-01")]);
+        assert_eq!(info.version.as_deref(), Some("5.6.0"));
+        assert!(snapshot_info(&result(vec![])).is_none());
+    }
+
+    #[test]
+    fn reads_relations_without_system_schemas() {
+        let rels = relations(&result(vec![
+            vec![
+                json!("doc"),
+                json!("t1"),
+                json!("BASE TABLE"),
+                json!(false),
+                json!(null),
+            ],
+            vec![
+                json!("doc"),
+                json!("v1"),
+                json!("VIEW"),
+                Value::Null,
+                Value::Null,
+            ],
+            vec![
+                json!("sys"),
+                json!("shards"),
+                json!("BASE TABLE"),
+                json!(false),
+                Value::Null,
+            ],
+            vec![
+                json!("doc"),
+                json!("p"),
+                json!("BASE TABLE"),
+                json!(true),
+                json!(["day"]),
+            ],
+        ]));
+        assert_eq!(rels.len(), 3);
+        assert!(rels[1].is_view);
+        assert!(rels[2].closed);
+        assert_eq!(rels[2].partitioned_by, ["day"]);
+    }
+
+    #[test]
+    fn reads_shards_with_null_recovery() {
+        let rows = shards(&result(vec![
+            vec![
+                json!("doc"),
+                json!("t"),
+                json!(""),
+                json!(0),
+                json!("RECOVERING"),
+                json!(100),
+                json!(40),
+            ],
+            vec![
+                json!("doc"),
+                json!("t"),
+                Value::Null,
+                json!(1),
+                json!("UNASSIGNED"),
+                Value::Null,
+                Value::Null,
+            ],
+            vec![
+                json!("doc"),
+                json!("t"),
+                json!(""),
+                json!("2"),
+                json!("STARTED"),
+                json!("NULL"),
+                json!("NULL"),
+            ],
+        ]));
+        assert_eq!(rows[0].recovered_bytes, Some(40));
+        assert_eq!(rows[1].used_bytes, None);
+        assert_eq!(rows[2].id, 2);
+        assert_eq!(
+            rows[2].used_bytes, None,
+            "crash prints NULL; it is no number"
+        );
+    }
+
+    #[test]
+    fn versions_and_settings() {
+        let v = server_version(&result(vec![vec![json!("5.10.3")], vec![json!("5.9.1")]])).unwrap();
+        assert_eq!(v.to_string(), "5.9.1");
+        let flat = flatten_settings(
+            &json!({"indices": {"recovery": {"max_bytes_per_sec": "40mb"}}, "a": 1}),
+        );
+        assert_eq!(flat["indices.recovery.max_bytes_per_sec"], json!("40mb"));
+        assert_eq!(flat["a"], json!(1));
+    }
+}

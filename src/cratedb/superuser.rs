@@ -1,0 +1,237 @@
+//! The superuser path (SPEC A9, B§4.0): statements run as CrateDB's `crate` user, either through
+//! `crash` inside the CrateDB pod (pod exec over WebSocket) or, on OpenShift, through the
+//! crate-control sidecar's HTTP endpoint. Both take plain SQL (values already escaped) because
+//! `crash -c` takes no parameters. Statement text is never logged here: some carry passwords.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::{Api, Client, api::AttachParams};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+
+use super::{SqlError, SqlResult, crash};
+
+/// Where superuser statements go.
+pub enum Superuser {
+    Exec(PodExec),
+    Sidecar(Sidecar),
+}
+
+impl Superuser {
+    pub async fn execute(&self, sql: &str) -> Result<SqlResult, SqlError> {
+        match self {
+            Self::Exec(exec) => exec.execute(sql).await,
+            Self::Sidecar(sidecar) => sidecar.execute(sql).await,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Exec(exec) => format!("crash in pod {}/{}", exec.namespace, exec.pod),
+            Self::Sidecar(sidecar) => format!("crate-control sidecar {}", sidecar.url),
+        }
+    }
+}
+
+/// `crash --verify-ssl=false --host=<scheme>://localhost:4200 -c <sql>` in container `crate`.
+pub struct PodExec {
+    pub client: Client,
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    /// `https` when the cluster has `spec.cluster.ssl`, else `http`.
+    pub scheme: &'static str,
+    pub timeout: Duration,
+}
+
+impl PodExec {
+    pub async fn execute(&self, sql: &str) -> Result<SqlResult, SqlError> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let command = vec![
+            "crash".to_string(),
+            "--verify-ssl=false".to_string(),
+            format!("--host={}://localhost:4200", self.scheme),
+            "-c".to_string(),
+            sql.to_string(),
+        ];
+        let params = AttachParams::default()
+            .container(self.container.clone())
+            .stdin(false)
+            .stdout(true)
+            .stderr(true);
+        let target = format!("pod {}/{}", self.namespace, self.pod);
+        let run = async {
+            let mut process =
+                pods.exec(&self.pod, command, &params)
+                    .await
+                    .map_err(|e| SqlError::Connection {
+                        target: target.clone(),
+                        detail: e.to_string(),
+                    })?;
+            let mut stdout = String::new();
+            let mut stderr = String::new();
+            let out = process.stdout();
+            let err = process.stderr();
+            let read_out = async {
+                if let Some(mut s) = out {
+                    let _ = s.read_to_string(&mut stdout).await;
+                }
+            };
+            let read_err = async {
+                if let Some(mut s) = err {
+                    let _ = s.read_to_string(&mut stderr).await;
+                }
+            };
+            tokio::join!(read_out, read_err);
+            if let Some(status) = process.take_status()
+                && let Some(status) = status.await
+                && status.status.as_deref() == Some("Failure")
+                && !stdout.contains("Exception")
+                && !stderr.contains("Exception")
+            {
+                // crash itself could not run (missing binary, container gone).
+                return Err(SqlError::Connection {
+                    target: target.clone(),
+                    detail: status.message.unwrap_or_else(|| "exec failed".into()),
+                });
+            }
+            let _ = process.join().await;
+            crash::parse_output(&stdout, &stderr)
+        };
+        tokio::time::timeout(self.timeout, run)
+            .await
+            .unwrap_or(Err(SqlError::Timeout {
+                seconds: self.timeout.as_secs(),
+            }))
+    }
+}
+
+/// `POST http://crate-control-{name}.{namespace}.svc.cluster.local:5050/exec` with header
+/// `token` and body `{"stmt": ...}`.
+pub struct Sidecar {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub token: SecretString,
+    pub timeout: Duration,
+}
+
+impl Sidecar {
+    pub async fn execute(&self, sql: &str) -> Result<SqlResult, SqlError> {
+        let response = self
+            .http
+            .post(&self.url)
+            .header("token", self.token.expose_secret())
+            .timeout(self.timeout)
+            .json(&serde_json::json!({ "stmt": sql }))
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    SqlError::Timeout {
+                        seconds: self.timeout.as_secs(),
+                    }
+                } else {
+                    SqlError::Connection {
+                        target: self.url.clone(),
+                        detail: e.without_url().to_string(),
+                    }
+                }
+            })?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if status.is_server_error() {
+            return Err(SqlError::Connection {
+                target: self.url.clone(),
+                detail: format!("HTTP {status}: {}", truncate(&body)),
+            });
+        }
+        parse_sidecar_body(status.as_u16(), &body)
+    }
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(300).collect()
+}
+
+/// The sidecar answers `{"rowcount", "rows", "cols"}` or `{"error": ...}` / `{"detail": ...}`.
+pub fn parse_sidecar_body(status: u16, body: &str) -> Result<SqlResult, SqlError> {
+    let value: Value = serde_json::from_str(body).map_err(|_| {
+        SqlError::Decode(format!(
+            "HTTP {status} with a non-JSON body: {}",
+            truncate(body)
+        ))
+    })?;
+    if let Some(error) = value.get("error").or_else(|| value.get("detail")) {
+        let message = match error {
+            Value::String(s) => s.clone(),
+            other => other
+                .get("message")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| other.to_string()),
+        };
+        let code = error
+            .get("code")
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| status.to_string());
+        return Err(SqlError::Sql { code, message });
+    }
+    if status >= 400 {
+        return Err(SqlError::Sql {
+            code: status.to_string(),
+            message: truncate(body),
+        });
+    }
+    let rows = value
+        .get("rows")
+        .and_then(Value::as_array)
+        .map(|rows| {
+            rows.iter()
+                .map(|r| r.as_array().cloned().unwrap_or_default())
+                .collect()
+        })
+        .unwrap_or_default();
+    let columns = value
+        .get("cols")
+        .and_then(Value::as_array)
+        .map(|c| {
+            c.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(SqlResult {
+        columns,
+        rows,
+        rowcount: value.get("rowcount").and_then(Value::as_u64),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sidecar_bodies() {
+        let ok =
+            parse_sidecar_body(200, r#"{"cols":["a"],"rows":[[1],[null]],"rowcount":2}"#).unwrap();
+        assert_eq!(ok.rows, vec![vec![json!(1)], vec![Value::Null]]);
+        assert_eq!(ok.rowcount, Some(2));
+        let err = parse_sidecar_body(
+            400,
+            r#"{"error":{"message":"SQLParseException[x]","code":4000}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "SQLParseException[x]");
+        assert_eq!(err.sqlstate(), Some("4000"));
+        let detail = parse_sidecar_body(401, r#"{"detail":"Invalid token"}"#).unwrap_err();
+        assert_eq!(detail.to_string(), "Invalid token");
+        assert!(matches!(
+            parse_sidecar_body(200, "<html>"),
+            Err(SqlError::Decode(_))
+        ));
+    }
+}

@@ -1,0 +1,106 @@
+//! Settings of one restore Job run, from flags and the reference operator's
+//! `CRATEDB_OPERATOR_*` environment variables (SPEC A14, B§10).
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+#[derive(Clone)]
+pub struct NotificationSettings {
+    pub url: String,
+    pub username: String,
+    pub password: SecretString,
+}
+
+#[derive(Clone)]
+pub struct JobConfig {
+    pub namespace: String,
+    pub name: String,
+    pub run_id: String,
+    /// PostgreSQL host; `crate-discovery-{name}.{namespace}` when unset.
+    pub crate_host: Option<String>,
+    pub crate_port: u16,
+    /// `openshift` selects the crate-control sidecar for superuser SQL.
+    pub cloud_provider: Option<String>,
+    /// The sidecar's exec URL; derived from the cluster name when unset.
+    pub crate_control_url: Option<String>,
+    /// Overall restore deadline, counted from the run's start (survives pod restarts).
+    pub restore_timeout: Duration,
+    /// Time the always-run cleanup steps keep after the deadline.
+    pub cleanup_reserve: Duration,
+    /// `{name}` is replaced by the CrateDB resource name.
+    pub restore_secret_name: String,
+    pub before_update_timeout: Duration,
+    pub after_update_timeout: Duration,
+    pub bootstrap_retry_delay: Duration,
+    pub jobs_table: String,
+    pub testing: bool,
+    pub notifications: Option<NotificationSettings>,
+    pub poll_interval: Duration,
+    pub progress_write_interval: Duration,
+    pub progress_notification_interval: Duration,
+    pub sql_timeout: Duration,
+    pub snapshot_query_timeout: Duration,
+    pub exec_timeout: Duration,
+    pub sidecar_timeout: Duration,
+    /// Attempts per step for transient failures before the step fails.
+    pub step_attempts: u32,
+    /// First retry delay of a step; doubles up to 30 s.
+    pub retry_initial_delay: Duration,
+}
+
+impl JobConfig {
+    /// Defaults matching the reference operator; tests and the CLI override what they need.
+    pub fn new(namespace: &str, name: &str, run_id: &str) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+            run_id: run_id.into(),
+            crate_host: None,
+            crate_port: 5432,
+            cloud_provider: None,
+            crate_control_url: None,
+            restore_timeout: Duration::from_secs(86_400),
+            cleanup_reserve: Duration::from_secs(1_800),
+            restore_secret_name: "restore-from-backup-{name}".into(),
+            before_update_timeout: Duration::from_secs(86_400),
+            after_update_timeout: Duration::from_secs(3_600),
+            bootstrap_retry_delay: Duration::from_secs(60),
+            jobs_table: "sys.jobs".into(),
+            testing: false,
+            notifications: None,
+            poll_interval: Duration::from_secs(15),
+            progress_write_interval: Duration::from_secs(5),
+            progress_notification_interval: Duration::from_secs(15),
+            sql_timeout: Duration::from_secs(60),
+            snapshot_query_timeout: Duration::from_secs(120),
+            exec_timeout: Duration::from_secs(120),
+            sidecar_timeout: Duration::from_secs(5),
+            step_attempts: 8,
+            retry_initial_delay: Duration::from_secs(2),
+        }
+    }
+
+    pub fn crate_host(&self) -> String {
+        self.crate_host
+            .clone()
+            .unwrap_or_else(|| format!("crate-discovery-{}.{}", self.name, self.namespace))
+    }
+
+    pub fn uses_sidecar(&self) -> bool {
+        self.cloud_provider.as_deref() == Some("openshift")
+    }
+
+    pub fn crate_control_url(&self) -> String {
+        self.crate_control_url.clone().unwrap_or_else(|| {
+            format!(
+                "http://crate-control-{}.{}.svc.cluster.local:5050/exec",
+                self.name, self.namespace
+            )
+        })
+    }
+
+    pub fn restore_secret(&self) -> String {
+        self.restore_secret_name.replace("{name}", &self.name)
+    }
+}

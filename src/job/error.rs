@@ -1,0 +1,88 @@
+//! Why a step did not succeed, and the one place where that becomes a retry, a terminal status
+//! or an exit code.
+
+use crate::cratedb::SqlError;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StepError {
+    /// Will not get better by retrying: the step fails with this message for a person.
+    #[error("{0}")]
+    Permanent(String),
+    /// A connection, a 5xx, a conflict: the step is retried with backoff inside the deadline.
+    #[error("{0}")]
+    Transient(String),
+    /// The restore deadline passed (SPEC A12).
+    #[error("{0}")]
+    DeadlineExceeded(String),
+}
+
+impl StepError {
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self::Permanent(message.into())
+    }
+
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient(_))
+    }
+
+    /// Prefixes the message with what was being done.
+    pub fn context(self, what: &str) -> Self {
+        match self {
+            Self::Permanent(m) => Self::Permanent(format!("{what}: {m}")),
+            Self::Transient(m) => Self::Transient(format!("{what}: {m}")),
+            Self::DeadlineExceeded(m) => Self::DeadlineExceeded(format!("{what}: {m}")),
+        }
+    }
+}
+
+impl From<kube::Error> for StepError {
+    fn from(error: kube::Error) -> Self {
+        match &error {
+            kube::Error::Api(status) => {
+                let text = format!(
+                    "Kubernetes API answered {} {}: {}",
+                    status.code, status.reason, status.message
+                );
+                if status.code == 409 || status.code == 429 || status.code >= 500 {
+                    Self::Transient(text)
+                } else {
+                    Self::Permanent(text)
+                }
+            }
+            // Connection, TLS, timeouts and the like.
+            other => Self::Transient(format!("Kubernetes API unreachable: {other}")),
+        }
+    }
+}
+
+impl From<SqlError> for StepError {
+    fn from(error: SqlError) -> Self {
+        if error.is_transient() {
+            Self::Transient(error.to_string())
+        } else {
+            Self::Permanent(error.to_string())
+        }
+    }
+}
+
+/// How the Job process ends. Documented in `cratedb-restore-job --help`; the Job's
+/// `podFailurePolicy` fails the Job at once on the permanent ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// The restore succeeded, or there was nothing to do (a superseded or finished run).
+    Done = 0,
+    /// An unexpected problem before a terminal status could be written; a retry may help.
+    Retry = 1,
+    /// Wrong arguments or configuration; a retry will not help.
+    Usage = 2,
+    /// The restore failed; the status says why and cleanup ran. A retry will not help.
+    Failed = 3,
+    /// Interrupted (SIGTERM); the run is left for the next pod to adopt.
+    Interrupted = 4,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}

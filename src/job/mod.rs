@@ -1,0 +1,439 @@
+//! The restore Job: one run of one admitted restore, from the start guard to the final status.
+
+pub mod completion;
+pub mod config;
+pub mod context;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod notify;
+pub mod plan;
+pub mod progress;
+pub mod retry;
+pub mod state;
+pub mod steps;
+
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::{Api, Client, Resource};
+use secrecy::SecretString;
+use tokio::time::Instant;
+
+use crate::{
+    cratedb::{
+        pg::{Pg, PgEndpoint},
+        superuser::{PodExec, Sidecar, Superuser},
+    },
+    resource::{CrateDB, RestoreSnapshotSpec},
+    restore_request,
+    run::RunIdentity,
+    status::Phase,
+};
+use config::JobConfig;
+use context::{RunContext, read_secret_value};
+use error::ExitStatus;
+use events::EventSink;
+use notify::{Notification, Notifier};
+use retry::Backoff;
+use state::{RestoreState, StatusWriter};
+
+/// What the start guard decided (SPEC A4).
+#[derive(Debug, PartialEq, Eq)]
+pub enum StartDecision {
+    /// Nothing to do: the request was never persisted, was superseded or withdrawn.
+    NotOurs(String),
+    /// This run already ended; only the exit code is left to give.
+    Finished(Phase),
+    Proceed,
+}
+
+/// Pure: what to do with the resource as read at start.
+pub fn start_decision(cr: &CrateDB, run_id: &str) -> StartDecision {
+    match cr.run_id_annotation() {
+        Some(id) if id == run_id => {}
+        other => {
+            return StartDecision::NotOurs(format!(
+                "the resource carries run id {}, not {run_id}: this request was never persisted or was superseded",
+                other.unwrap_or("(none)")
+            ));
+        }
+    }
+    let ours = cr
+        .restore_status()
+        .filter(|s| s.run_id.as_deref() == Some(run_id));
+    if let Some(phase) = ours.and_then(|s| s.phase).filter(|p| !p.is_active()) {
+        return StartDecision::Finished(phase);
+    }
+    // A run that has started any step must finish (cleanup, reset), whatever the spec says now.
+    let started = ours.is_some_and(|s| {
+        s.details
+            .get("steps")
+            .and_then(|v| v.as_object())
+            .is_some_and(|m| !m.is_empty())
+    });
+    if !started
+        && cr
+            .restore_snapshot()
+            .and_then(|r| r.requested_snapshot())
+            .is_none()
+    {
+        return StartDecision::NotOurs(
+            "restoreSnapshot.snapshot is empty: the request was withdrawn".into(),
+        );
+    }
+    StartDecision::Proceed
+}
+
+fn exit_for(phase: Phase) -> ExitStatus {
+    match phase {
+        Phase::Succeeded => ExitStatus::Done,
+        Phase::Failed => ExitStatus::Failed,
+        Phase::Pending | Phase::Running => ExitStatus::Retry,
+    }
+}
+
+/// The CrateDB pod that runs `crash` (SPEC B§1.3).
+pub fn crash_pod(cr: &CrateDB, cluster: &str) -> String {
+    let nodes = cr.spec.nodes.as_ref();
+    if nodes.is_some_and(|n| n.master.is_some()) {
+        return format!("crate-master-{cluster}-0");
+    }
+    let data = nodes
+        .and_then(|n| n.data.as_ref())
+        .and_then(|d| d.first())
+        .map(|d| d.name.clone())
+        .unwrap_or_else(|| "hot".into());
+    format!("crate-data-{data}-{cluster}-0")
+}
+
+/// Runs the restore and returns how the process should exit.
+pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
+    let run = RunIdentity::new(&config.namespace, &config.name, &config.run_id);
+    let cratedbs: Api<CrateDB> = Api::namespaced(client.clone(), &run.namespace);
+    let cr = match cratedbs.get_opt(&run.cluster).await {
+        Ok(Some(cr)) => cr,
+        Ok(None) => {
+            tracing::info!(namespace = %run.namespace, name = %run.cluster, "the CrateDB resource does not exist (any more); nothing to do");
+            return ExitStatus::Done;
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot read the CrateDB resource; a retry may help");
+            return ExitStatus::Retry;
+        }
+    };
+    match start_decision(&cr, &run.run_id) {
+        StartDecision::NotOurs(reason) => {
+            tracing::info!(run_id = %run.run_id, "nothing to do: {reason}");
+            return ExitStatus::Done;
+        }
+        StartDecision::Finished(phase) => {
+            tracing::info!(run_id = %run.run_id, %phase, "this run has already finished");
+            return exit_for(phase);
+        }
+        StartDecision::Proceed => {}
+    }
+
+    let mut state: RestoreState = cr
+        .restore_status()
+        .filter(|s| s.run_id.as_deref() == Some(run.run_id.as_str()))
+        .and_then(|s| serde_json::to_value(s).ok())
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    let resumed = !state.steps.is_empty();
+    if state.request.is_none() {
+        state.request = cr
+            .restore_snapshot()
+            .and_then(|r| serde_json::to_value(r).ok());
+    }
+    let spec: RestoreSnapshotSpec = state
+        .request
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    let started_at: Timestamp = state
+        .started_at
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(Timestamp::now);
+    state.run_id = Some(run.run_id.clone());
+    state.snapshot = spec.snapshot.clone();
+    state.restore_type = Some(spec.restore_type.clone().unwrap_or_else(|| "tables".into()));
+    state.phase = Some(Phase::Running);
+    state.job_name = Some(run.job_name());
+    state.repository = Some(run.repository());
+    state.started_at = Some(started_at.to_string());
+    state.set_condition("Restored", "Unknown", "Running", "The restore is running");
+
+    let backoff = Backoff {
+        initial: config.retry_initial_delay,
+        max: Duration::from_secs(30),
+        max_attempts: config.step_attempts,
+    };
+    let mut status = StatusWriter::new(cratedbs.clone(), &run.cluster, state, backoff);
+    let events = EventSink::new(client.clone(), cr.object_ref(&()));
+    let notifier = Notifier::new(
+        config.notifications.clone(),
+        &run.namespace,
+        &run.cluster,
+        !config.testing,
+    );
+
+    let request = match restore_request::validate(&spec) {
+        Ok(request) => request,
+        Err(errors) => {
+            // Admission validated this request; if it no longer reads, the run cannot start.
+            let message = restore_request::describe(&errors);
+            tracing::error!(%message, "the restore request is not valid");
+            notifier.send(&Notification::failure(message.clone())).await;
+            status.state.phase = Some(Phase::Failed);
+            status.state.finished_at = Some(Timestamp::now().to_string());
+            status.state.message = Some(message.clone());
+            status
+                .state
+                .set_condition("Restored", "False", "InvalidRequest", &message);
+            let _ = status.save().await;
+            events.warning("RestoreFailed", "Validate", message).await;
+            return ExitStatus::Failed;
+        }
+    };
+
+    let secrets = Api::namespaced(client.clone(), &run.namespace);
+    let password = match read_secret_value(
+        &secrets,
+        &format!("user-system-{}", run.cluster),
+        "password",
+    )
+    .await
+    {
+        Ok(p) => p.unwrap_or_default(),
+        Err(error) => {
+            tracing::error!(%error, "cannot read the system user's Secret; a retry may help");
+            return ExitStatus::Retry;
+        }
+    };
+    let db = Pg::new(PgEndpoint {
+        host: config.crate_host(),
+        port: config.crate_port,
+        user: "system".into(),
+        password: SecretString::from(password),
+        schema: "doc".into(),
+        connect_timeout: Duration::from_secs(10),
+        statement_timeout: config.sql_timeout,
+    });
+    let superuser = if config.uses_sidecar() {
+        let token = read_secret_value(&secrets, &format!("crate-control-{}", run.cluster), "token")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        Superuser::Sidecar(Sidecar {
+            http: reqwest::Client::new(),
+            url: config.crate_control_url(),
+            token: SecretString::from(token),
+            timeout: config.sidecar_timeout,
+        })
+    } else {
+        Superuser::Exec(PodExec {
+            client: client.clone(),
+            namespace: run.namespace.clone(),
+            pod: crash_pod(&cr, &run.cluster),
+            container: "crate".into(),
+            scheme: if cr.spec.cluster.ssl.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+            timeout: config.exec_timeout,
+        })
+    };
+
+    // The deadline counts from the run's first start, so restarts do not extend it.
+    let elapsed = Timestamp::now().duration_since(started_at).unsigned_abs();
+    let remaining = config.restore_timeout.saturating_sub(elapsed);
+    let deadline = Instant::now() + remaining;
+    let cleanup_deadline = deadline + config.cleanup_reserve;
+
+    tracing::info!(
+        run_id = %run.run_id,
+        cluster = %run.cluster,
+        namespace = %run.namespace,
+        snapshot = %request.snapshot,
+        restore_type = %request.restore_type,
+        superuser = %superuser.describe(),
+        resumed,
+        "restore run starting"
+    );
+    let mut ctx = RunContext {
+        config,
+        client,
+        cratedbs,
+        cr,
+        request,
+        run,
+        db,
+        superuser,
+        notifier,
+        status,
+        events,
+        deadline,
+        cleanup_deadline,
+        earlier_failure: false,
+    };
+    if let Err(error) = ctx.status.save().await {
+        tracing::error!(%error, "cannot write status.restore; a retry may help");
+        return ExitStatus::Retry;
+    }
+    if !resumed {
+        ctx.events
+            .normal(
+                "RestoreStarted",
+                "Restore",
+                format!(
+                    "Restore run {} of snapshot {} started by Job {}",
+                    ctx.run.run_id,
+                    ctx.request.snapshot,
+                    ctx.run.job_name()
+                ),
+            )
+            .await;
+    }
+
+    let phase = engine::execute(&mut ctx).await;
+    finish(&mut ctx, phase).await;
+    exit_for(phase)
+}
+
+async fn finish(ctx: &mut RunContext, phase: Phase) {
+    let state = &mut ctx.status.state;
+    let failure = state
+        .steps
+        .iter()
+        .find(|(_, s)| s.state == Some(state::StepState::Failed))
+        .map(|(id, s)| (id.clone(), s.message.clone().unwrap_or_default()));
+    state.phase = Some(phase);
+    state.finished_at = Some(Timestamp::now().to_string());
+    state.set_condition(
+        "Progressing",
+        "False",
+        "Finished",
+        "The restore run has ended",
+    );
+    let summary = match (&failure, phase) {
+        (Some((step, message)), _) => {
+            let reason = engine::PLAN
+                .iter()
+                .find(|s| s.id.as_str() == step)
+                .map(|s| s.id.reason())
+                .unwrap_or_else(|| "Failed".into());
+            state.set_condition("Restored", "False", &reason, message);
+            format!("Restore failed in step {step}: {message}")
+        }
+        (None, _) => {
+            state.set_condition(
+                "Restored",
+                "True",
+                "Succeeded",
+                "The snapshot has been restored successfully.",
+            );
+            state.progress_percent = Some(100.0);
+            "The snapshot has been restored successfully.".to_string()
+        }
+    };
+    state.message = Some(summary.clone());
+    if let Err(error) = ctx.status.save().await {
+        tracing::error!(%error, "cannot write the final status");
+    }
+    match phase {
+        Phase::Succeeded => {
+            ctx.events
+                .normal("RestoreSucceeded", "Restore", summary.clone())
+                .await;
+            tracing::info!(run_id = %ctx.run.run_id, "{summary}");
+        }
+        _ => {
+            ctx.events
+                .warning("RestoreFailed", "Restore", summary.clone())
+                .await;
+            tracing::error!(run_id = %ctx.run.run_id, "{summary}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cr(annotation: Option<&str>, snapshot: &str, status: serde_json::Value) -> CrateDB {
+        let mut v = json!({
+            "apiVersion": "cloud.crate.io/v1", "kind": "CrateDB",
+            "metadata": {"name": "c1", "namespace": "ns"},
+            "spec": {"cluster": {"restoreSnapshot": {"snapshot": snapshot}}, "nodes": {"data": [{"name": "hot"}]}},
+            "status": status
+        });
+        if let Some(a) = annotation {
+            v["metadata"]["annotations"] = json!({crate::resource::RUN_ID_ANNOTATION: a});
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn start_guard() {
+        assert!(matches!(
+            start_decision(&cr(Some("r0"), "s", json!({})), "r1"),
+            StartDecision::NotOurs(_)
+        ));
+        assert!(matches!(
+            start_decision(&cr(None, "s", json!({})), "r1"),
+            StartDecision::NotOurs(_)
+        ));
+        assert!(matches!(
+            start_decision(&cr(Some("r1"), "", json!({})), "r1"),
+            StartDecision::NotOurs(_)
+        ));
+        assert_eq!(
+            start_decision(
+                &cr(
+                    Some("r1"),
+                    "s",
+                    json!({"restore": {"runId": "r1", "phase": "Pending"}})
+                ),
+                "r1"
+            ),
+            StartDecision::Proceed
+        );
+        assert_eq!(
+            start_decision(
+                &cr(
+                    Some("r1"),
+                    "s",
+                    json!({"restore": {"runId": "r1", "phase": "Failed"}})
+                ),
+                "r1"
+            ),
+            StartDecision::Finished(Phase::Failed)
+        );
+        // Reset already done by this run, status not final yet: finish it.
+        assert_eq!(
+            start_decision(
+                &cr(
+                    Some("r1"),
+                    "",
+                    json!({"restore": {"runId": "r1", "phase": "Running", "steps": {"preflight": {"state": "Succeeded"}}}})
+                ),
+                "r1"
+            ),
+            StartDecision::Proceed
+        );
+    }
+
+    #[test]
+    fn crash_pod_follows_the_node_layout() {
+        let data_only = cr(Some("r"), "s", json!({}));
+        assert_eq!(crash_pod(&data_only, "c1"), "crate-data-hot-c1-0");
+        let mut master = data_only.clone();
+        master.spec.nodes.as_mut().unwrap().master = Some(json!({"replicas": 3}));
+        assert_eq!(crash_pod(&master, "c1"), "crate-master-c1-0");
+    }
+}

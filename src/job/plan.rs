@@ -1,0 +1,464 @@
+//! The pre-flight plan (SPEC A19): what a restore will bring back and every reason it cannot,
+//! computed from the snapshot's contents and the cluster's current relations before anything in
+//! the cluster changes. Pure.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{
+    cratedb::queries::{Partition, Relation, SnapshotInfo},
+    restore_request::RestoreRequest,
+    restore_type::{PartitionTarget, RestoreTarget, RestoreType},
+    sql::{SqlLiteral, TableIdent},
+    version::ServerVersion,
+};
+
+/// The schema of Grand Central's internal tables (SPEC B§4.7).
+pub const GC_SCHEMA: &str = "gc";
+pub const GC_TEMP_SUFFIX: &str = "_temp";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// The RESTORE keyword for this server version.
+    pub keyword: String,
+    /// Relations the restore creates (`schema.table`).
+    pub relations: Vec<String>,
+    /// Partitions the restore creates, as rendered in the statement.
+    pub partitions: Vec<String>,
+    /// Grand Central tables renamed aside before the restore (SPEC B§4.7).
+    pub gc_tables: Vec<String>,
+    pub conflicts: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn relation_idents(&self) -> Vec<TableIdent> {
+        self.relations
+            .iter()
+            .map(|r| crate::cratedb::queries::snapshot_table(r))
+            .collect()
+    }
+
+    pub fn gc_idents(&self) -> Vec<TableIdent> {
+        self.gc_tables
+            .iter()
+            .map(|t| TableIdent::new(GC_SCHEMA, t.as_str()))
+            .collect()
+    }
+}
+
+pub struct PlanInput<'a> {
+    pub request: &'a RestoreRequest,
+    pub snapshot: &'a SnapshotInfo,
+    pub relations: &'a [Relation],
+    pub partitions: &'a [Partition],
+    pub server_version: Option<ServerVersion>,
+}
+
+/// Whether a partition literal names the same value CrateDB reports. CrateDB stores partition
+/// values typed (a timestamp as epoch millis), so only equal renderings count as a match; a
+/// miss is never a conflict by itself.
+pub fn same_value(literal: &SqlLiteral, value: &Value) -> bool {
+    let rendered = match value {
+        Value::String(s) => s.clone(),
+        Value::Null => return matches!(literal, SqlLiteral::Null),
+        other => other.to_string(),
+    };
+    match literal {
+        SqlLiteral::String(s) | SqlLiteral::Number(s) => *s == rendered,
+        SqlLiteral::Bool(b) => b.to_string() == rendered,
+        SqlLiteral::Null => false,
+    }
+}
+
+pub fn plan(input: &PlanInput<'_>) -> Plan {
+    let PlanInput {
+        request,
+        snapshot,
+        relations,
+        partitions,
+        server_version,
+    } = input;
+    let mut plan = Plan {
+        keyword: request.target.keyword(*server_version),
+        ..Default::default()
+    };
+
+    if let (Some(snap), Some(server)) = (
+        snapshot
+            .version
+            .as_deref()
+            .and_then(|v| v.parse::<ServerVersion>().ok()),
+        server_version,
+    ) && snap > *server
+    {
+        plan.conflicts.push(format!(
+            "snapshot {} was taken by CrateDB {snap}, which is newer than this cluster's {server}; restore it into a cluster running {snap} or later",
+            snapshot.name
+        ));
+    }
+    match snapshot.state.as_deref() {
+        Some("FAILED") => plan.conflicts.push(format!(
+            "snapshot {} is in state FAILED and cannot be restored; pick a successful snapshot",
+            snapshot.name
+        )),
+        Some("PARTIAL") => plan.warnings.push(format!(
+            "snapshot {} is PARTIAL: some shards were not captured and will be missing",
+            snapshot.name
+        )),
+        _ => {}
+    }
+
+    let in_snapshot: BTreeSet<&TableIdent> = snapshot.tables.iter().collect();
+    let existing = |ident: &TableIdent| relations.iter().find(|r| &r.ident == ident);
+
+    let targets: Vec<TableIdent> = match &request.target {
+        RestoreTarget::All => snapshot.tables.clone(),
+        RestoreTarget::Metadata => Vec::new(),
+        RestoreTarget::Sections(_) if request.target.restores_tables() => snapshot.tables.clone(),
+        RestoreTarget::Sections(_) => Vec::new(),
+        RestoreTarget::Tables(tables) => {
+            for t in tables {
+                if !in_snapshot.contains(t) {
+                    plan.conflicts.push(format!(
+                        "table {t} is not in snapshot {}; it has: {}",
+                        snapshot.name,
+                        list(&snapshot.tables)
+                    ));
+                }
+            }
+            tables.clone()
+        }
+        RestoreTarget::Partitions(targets) => {
+            partition_conflicts(targets, snapshot, relations, partitions, &mut plan);
+            plan.partitions = targets.iter().map(|p| p.table.dotted()).collect();
+            Vec::new()
+        }
+    };
+
+    // Grand Central tables that exist are renamed aside before the restore, so they are not
+    // conflicts (SPEC A19, B§4.7). Only an explicit `type: all` or gc tables named in `tables`
+    // qualify, as in the reference.
+    let gc_candidates: Vec<&TableIdent> = match (&request.restore_type, &request.target) {
+        (RestoreType::All, _) => targets.iter().filter(|t| t.schema == GC_SCHEMA).collect(),
+        (RestoreType::Tables, RestoreTarget::Tables(tables)) => tables
+            .iter()
+            .filter(|t| t.schema == GC_SCHEMA && in_snapshot.contains(t))
+            .collect(),
+        _ => Vec::new(),
+    };
+    for t in gc_candidates {
+        if existing(t).is_some() {
+            let temp = TableIdent::new(GC_SCHEMA, format!("{}{GC_TEMP_SUFFIX}", t.table));
+            if existing(&temp).is_some() {
+                plan.conflicts.push(format!(
+                    "{temp} already exists (left by an earlier restore?), so {t} cannot be moved aside; drop {temp} or rename it back to {t}"
+                ));
+            }
+            plan.gc_tables.push(t.table.clone());
+        }
+    }
+
+    for t in &targets {
+        if let Some(rel) = existing(t)
+            && !plan.gc_tables.contains(&t.table)
+        {
+            let kind = if rel.is_view { "a view" } else { "a table" };
+            plan.conflicts.push(format!(
+                "{t} already exists in the cluster as {kind}; drop or rename it first, or restore only other tables"
+            ));
+        }
+        if !plan.relations.contains(&t.dotted()) {
+            plan.relations.push(t.dotted());
+        }
+    }
+    plan
+}
+
+fn partition_conflicts(
+    targets: &[PartitionTarget],
+    snapshot: &SnapshotInfo,
+    relations: &[Relation],
+    partitions: &[Partition],
+    plan: &mut Plan,
+) {
+    for target in targets {
+        let rendered = format!(
+            "{} ({})",
+            target.table,
+            target
+                .columns
+                .iter()
+                .map(|(c, v)| format!("{c} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if !snapshot.tables.contains(&target.table) {
+            plan.conflicts.push(format!(
+                "table {} is not in snapshot {}; it has: {}",
+                target.table,
+                snapshot.name,
+                list(&snapshot.tables)
+            ));
+            continue;
+        }
+        let in_snapshot = snapshot
+            .partitions
+            .iter()
+            .filter(|p| p.table == target.table)
+            .any(|p| {
+                target
+                    .columns
+                    .iter()
+                    .all(|(_, lit)| p.values.iter().any(|v| same_value(lit, v)))
+            });
+        if !in_snapshot {
+            plan.warnings.push(format!(
+                "partition {rendered} was not found among the snapshot's partitions of {}; CrateDB will refuse the restore if it is missing",
+                target.table
+            ));
+        }
+        if let Some(rel) = relations.iter().find(|r| r.ident == target.table) {
+            if rel.closed {
+                plan.conflicts.push(format!(
+                    "table {} is closed; open it (ALTER TABLE ... OPEN) before restoring partitions into it",
+                    target.table
+                ));
+            }
+            let exists = partitions
+                .iter()
+                .filter(|p| p.table == target.table)
+                .any(|p| {
+                    target
+                        .columns
+                        .iter()
+                        .all(|(c, lit)| p.values.get(c).is_some_and(|v| same_value(lit, v)))
+                });
+            if exists {
+                plan.conflicts.push(format!(
+                    "partition {rendered} already exists in the cluster; drop it first (DELETE FROM {} WHERE ...) or restore other partitions",
+                    target.table
+                ));
+            }
+        }
+    }
+}
+
+fn list(tables: &[TableIdent]) -> String {
+    if tables.is_empty() {
+        return "no tables".into();
+    }
+    let mut names: Vec<String> = tables.iter().take(20).map(TableIdent::dotted).collect();
+    if tables.len() > 20 {
+        names.push(format!("and {} more", tables.len() - 20));
+    }
+    names.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        cratedb::queries::SnapshotPartition, repository::StorageProvider, restore_type::Section,
+    };
+    use serde_json::json;
+
+    fn t(s: &str) -> TableIdent {
+        TableIdent::parse(s).unwrap()
+    }
+
+    fn request(restore_type: RestoreType, target: RestoreTarget) -> RestoreRequest {
+        RestoreRequest {
+            snapshot: "snap1".into(),
+            restore_type,
+            target,
+            provider: StorageProvider::Aws,
+            credentials: vec![],
+            warnings: vec![],
+        }
+    }
+
+    fn snapshot(tables: &[&str]) -> SnapshotInfo {
+        SnapshotInfo {
+            name: "snap1".into(),
+            version: Some("5.6.0".into()),
+            state: Some("SUCCESS".into()),
+            tables: tables.iter().map(|s| t(s)).collect(),
+            partitions: vec![SnapshotPartition {
+                table: t("doc.parted"),
+                values: vec![json!("2024-01-01")],
+            }],
+        }
+    }
+
+    fn rel(name: &str) -> Relation {
+        Relation {
+            ident: t(name),
+            is_view: false,
+            closed: false,
+            partitioned_by: vec![],
+        }
+    }
+
+    fn run(
+        req: &RestoreRequest,
+        snap: &SnapshotInfo,
+        rels: &[Relation],
+        parts: &[Partition],
+    ) -> Plan {
+        plan(&PlanInput {
+            request: req,
+            snapshot: snap,
+            relations: rels,
+            partitions: parts,
+            server_version: Some(ServerVersion::new(5, 10, 3)),
+        })
+    }
+
+    #[test]
+    fn all_conflicts_are_reported_together() {
+        let snap = snapshot(&["doc.a", "doc.b", "doc.c", "doc.d"]);
+        let mut view = rel("doc.c");
+        view.is_view = true;
+        let p = run(
+            &request(RestoreType::All, RestoreTarget::All),
+            &snap,
+            &[rel("doc.a"), rel("doc.b"), view],
+            &[],
+        );
+        assert_eq!(p.keyword, "ALL");
+        assert_eq!(p.relations, ["doc.a", "doc.b", "doc.c", "doc.d"]);
+        assert_eq!(
+            p.conflicts,
+            [
+                "doc.a already exists in the cluster as a table; drop or rename it first, or restore only other tables",
+                "doc.b already exists in the cluster as a table; drop or rename it first, or restore only other tables",
+                "doc.c already exists in the cluster as a view; drop or rename it first, or restore only other tables",
+            ]
+        );
+    }
+
+    #[test]
+    fn tables_missing_from_the_snapshot_and_newer_snapshots_conflict() {
+        let mut snap = snapshot(&["doc.a"]);
+        snap.version = Some("5.11.0".into());
+        let p = run(
+            &request(
+                RestoreType::Tables,
+                RestoreTarget::Tables(vec![t("doc.a"), t("doc.zz")]),
+            ),
+            &snap,
+            &[],
+            &[],
+        );
+        assert_eq!(
+            p.conflicts,
+            [
+                "snapshot snap1 was taken by CrateDB 5.11.0, which is newer than this cluster's 5.10.3; restore it into a cluster running 5.11.0 or later",
+                "table doc.zz is not in snapshot snap1; it has: doc.a",
+            ]
+        );
+    }
+
+    #[test]
+    fn gc_tables_are_moved_aside_not_conflicts_for_explicit_all_only() {
+        let snap = snapshot(&["doc.a", "gc.alembic_version", "gc.scheduled_jobs"]);
+        let existing = [rel("gc.alembic_version"), rel("gc.scheduled_jobs")];
+        let p = run(
+            &request(RestoreType::All, RestoreTarget::All),
+            &snap,
+            &existing,
+            &[],
+        );
+        assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
+        assert_eq!(p.gc_tables, ["alembic_version", "scheduled_jobs"]);
+        // type tables with an empty list renders ALL but does not rename (SPEC B§13.2).
+        let p = run(
+            &request(RestoreType::Tables, RestoreTarget::All),
+            &snap,
+            &existing,
+            &[],
+        );
+        assert!(p.gc_tables.is_empty());
+        assert_eq!(p.conflicts.len(), 2);
+        // Listed gc tables are renamed; a left-over _temp table blocks it.
+        let mut existing = existing.to_vec();
+        existing.push(rel("gc.scheduled_jobs_temp"));
+        let p = run(
+            &request(
+                RestoreType::Tables,
+                RestoreTarget::Tables(vec![t("gc.scheduled_jobs")]),
+            ),
+            &snap,
+            &existing,
+            &[],
+        );
+        assert_eq!(p.gc_tables, ["scheduled_jobs"]);
+        assert_eq!(
+            p.conflicts,
+            [
+                "gc.scheduled_jobs_temp already exists (left by an earlier restore?), so gc.scheduled_jobs cannot be moved aside; drop gc.scheduled_jobs_temp or rename it back to gc.scheduled_jobs"
+            ]
+        );
+    }
+
+    #[test]
+    fn partitions_conflict_when_present_or_closed() {
+        let snap = snapshot(&["doc.parted"]);
+        let target = RestoreTarget::Partitions(vec![PartitionTarget {
+            table: t("doc.parted"),
+            columns: vec![("day".into(), SqlLiteral::parse("'2024-01-01'").unwrap())],
+        }]);
+        let req = request(RestoreType::Partitions, target);
+        let mut parted = rel("doc.parted");
+        parted.partitioned_by = vec!["day".into()];
+        let p = run(&req, &snap, &[parted.clone()], &[]);
+        assert!(p.conflicts.is_empty() && p.warnings.is_empty(), "{p:?}");
+        assert_eq!(p.partitions, ["doc.parted"]);
+        let existing = Partition {
+            table: t("doc.parted"),
+            partition_ident: "04732".into(),
+            values: json!({"day": "2024-01-01"}).as_object().unwrap().clone(),
+            closed: false,
+        };
+        parted.closed = true;
+        let p = run(&req, &snap, &[parted], &[existing]);
+        assert_eq!(
+            p.conflicts,
+            [
+                "table doc.parted is closed; open it (ALTER TABLE ... OPEN) before restoring partitions into it",
+                "partition doc.parted (day = '2024-01-01') already exists in the cluster; drop it first (DELETE FROM doc.parted WHERE ...) or restore other partitions",
+            ]
+        );
+    }
+
+    #[test]
+    fn metadata_and_user_sections_restore_no_relations() {
+        let snap = snapshot(&["doc.a"]);
+        for target in [
+            RestoreTarget::Metadata,
+            RestoreTarget::Sections(vec![Section::Users, Section::Views]),
+        ] {
+            let p = run(
+                &request(RestoreType::Sections, target),
+                &snap,
+                &[rel("doc.a")],
+                &[],
+            );
+            assert!(p.relations.is_empty() && p.conflicts.is_empty(), "{p:?}");
+        }
+        let p = run(
+            &request(
+                RestoreType::Sections,
+                RestoreTarget::Sections(vec![Section::Tables]),
+            ),
+            &snap,
+            &[rel("doc.a")],
+            &[],
+        );
+        assert_eq!(p.conflicts.len(), 1);
+    }
+}

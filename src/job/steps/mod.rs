@@ -1,0 +1,56 @@
+//! One module per step of a restore run (SPEC B§3.1, A19). Each step is idempotent: a restarted
+//! pod re-runs an unfinished step, which first looks at what an earlier attempt already did.
+
+pub mod after_cluster_update;
+pub mod after_restore_backup;
+pub mod await_restore;
+pub mod before_cluster_update;
+pub mod before_restore_backup;
+pub mod flush_notifications;
+pub mod grand_central;
+pub mod preflight;
+pub mod reset_snapshot;
+pub mod restore_backup_data;
+pub mod restore_internal_tables;
+pub mod restore_system_user_password;
+pub mod restore_user_jwt_auth;
+pub mod send_success_notification;
+pub mod validate_restore_complete;
+
+use serde_json::Value;
+
+use super::{context::RunContext, engine::StepId, error::StepError};
+
+/// The partial result an earlier attempt of `step` recorded (what it already changed).
+pub fn recorded(ctx: &RunContext, step: StepId) -> Value {
+    ctx.status
+        .state
+        .step_result(step.as_str())
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Default::default()))
+}
+
+/// Records a partial result at once, so a pod that dies right after a change knows about it.
+pub async fn remember(ctx: &mut RunContext, step: StepId, result: &Value) -> Result<(), StepError> {
+    ctx.status
+        .state
+        .steps
+        .entry(step.as_str().into())
+        .or_default()
+        .result = Some(result.clone());
+    ctx.status.save().await
+}
+
+/// The plan the pre-flight step wrote.
+pub fn plan(ctx: &RunContext) -> Result<super::plan::Plan, StepError> {
+    ctx.status
+        .state
+        .plan
+        .clone()
+        .ok_or_else(|| StepError::permanent("the pre-flight plan is missing from status.restore"))
+}
+
+/// `true` when a Kubernetes error is a 404.
+pub fn not_found(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(s) if s.code == 404)
+}

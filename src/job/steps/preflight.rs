@@ -1,0 +1,133 @@
+//! Pre-flight plan (SPEC A19): create the read-only repository, read the snapshot's contents and
+//! the cluster's relations, and report every conflict at once before anything changes.
+
+use super::super::{
+    context::RunContext,
+    engine::StepReport,
+    error::StepError,
+    plan::{PlanInput, plan},
+};
+use crate::{
+    cratedb::{SqlError, queries},
+    repository::{create_repository_statement, fixed_repository_parameters},
+};
+
+pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
+    let system_secret = super::restore_system_user_password::system_secret(&ctx.run.cluster);
+    if ctx
+        .secret_value(&system_secret, "password")
+        .await?
+        .is_none()
+    {
+        return Err(StepError::permanent(format!(
+            "Secret {system_secret} with key password could not be found; the restore needs the system user's password"
+        )));
+    }
+    let versions = ctx.db.query(queries::SERVER_VERSIONS, &[]).await?;
+    let server_version = queries::server_version(&versions);
+    ctx.status.state.server_version = server_version.map(|v| v.to_string());
+
+    ensure_repository(ctx).await?;
+
+    let repository = ctx.run.repository();
+    let snapshot = ctx.request.snapshot.clone();
+    let info = ctx
+        .db
+        .query_with_timeout(
+            queries::SNAPSHOT,
+            &[&repository, &snapshot],
+            ctx.config.snapshot_query_timeout,
+        )
+        .await
+        .map_err(|e| match e {
+            e if e.is_transient() => StepError::from(e),
+            e => StepError::permanent(format!("Snapshots could not be fetched: {e}")),
+        })?;
+    let Some(info) = queries::snapshot_info(&info) else {
+        return Err(StepError::permanent(format!(
+            "Snapshot {snapshot} does not exist in repository {repository}."
+        )));
+    };
+    let relations = queries::relations(&ctx.db.query(queries::RELATIONS, &[]).await?);
+    let partitions = queries::partitions(&ctx.db.query(queries::PARTITIONS, &[]).await?);
+
+    let plan = plan(&PlanInput {
+        request: &ctx.request,
+        snapshot: &info,
+        relations: &relations,
+        partitions: &partitions,
+        server_version,
+    });
+    for warning in &plan.warnings {
+        tracing::warn!(warning = %warning, "plan warning");
+    }
+    ctx.status.state.plan = Some(plan.clone());
+    if !plan.conflicts.is_empty() {
+        return Err(StepError::permanent(format!(
+            "the restore cannot start, {} conflict(s): {}",
+            plan.conflicts.len(),
+            plan.conflicts.join("; ")
+        )));
+    }
+    Ok(StepReport::new(format!(
+        "planned RESTORE … {} ({} relation(s), {} partition(s); server {}, snapshot {})",
+        plan.keyword,
+        plan.relations.len(),
+        plan.partitions.len(),
+        server_version
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "unknown".into()),
+        info.version.as_deref().unwrap_or("unknown")
+    )))
+}
+
+/// Creates this run's repository unless CrateDB already has it (SPEC A6: never twice).
+pub async fn ensure_repository(ctx: &mut RunContext) -> Result<(), StepError> {
+    let repository = ctx.run.repository();
+    let existing = ctx
+        .db
+        .query(queries::REPOSITORY_EXISTS, &[&repository])
+        .await?;
+    if !existing.rows.is_empty() {
+        tracing::info!(%repository, "repository exists already; reusing it");
+        return Ok(());
+    }
+    let mut values: Vec<String> = fixed_repository_parameters()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for credential in &ctx.request.credentials {
+        let field = credential.field.crd_field;
+        let secrets = ctx.secrets();
+        let secret = secrets.get_opt(&credential.secret).await?.ok_or_else(|| {
+            StepError::permanent(format!("Secret {} could not be found.", credential.secret))
+        })?;
+        let bytes = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(&credential.key))
+            .ok_or_else(|| StepError::permanent(format!("Key {field} not found in secret.")))?;
+        let value = String::from_utf8(bytes.0.clone())
+            .map_err(|_| StepError::permanent(format!("Field `{field}` must be UTF-8 text")))?;
+        if value.trim().is_empty() {
+            return Err(StepError::permanent(format!(
+                "Field `{field}` must be a non-empty string"
+            )));
+        }
+        values.push(value);
+    }
+    let statement = create_repository_statement(&repository, ctx.request.provider);
+    let params: Vec<&str> = values.iter().map(String::as_str).collect();
+    // The statement carries only placeholders; the values never reach a log line.
+    ctx.db
+        .query(&statement, &params)
+        .await
+        .map_err(|e| match e {
+            SqlError::Sql { message, .. } => {
+                StepError::permanent(format!("Backup repository could not be created: {message}"))
+            }
+            other => StepError::from(other),
+        })?;
+    tracing::info!(%repository, provider = %ctx.request.provider, "read-only repository created");
+    Ok(())
+}

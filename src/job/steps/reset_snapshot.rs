@@ -1,0 +1,62 @@
+//! The last step (SPEC B§4.12): `snapshot` set to "" and `type`, `tables`, `sections`,
+//! `partitions` removed, so the same snapshot can be restored again later. The secret
+//! references and `backupProvider` stay. A `test` on the run-id annotation makes the patch a
+//! no-op if a newer request has replaced this run's.
+
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
+
+use super::super::{context::RunContext, engine::StepReport, error::StepError};
+use crate::resource::RUN_ID_ANNOTATION;
+
+pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
+    let current = ctx.cratedbs.get(&ctx.run.cluster).await?;
+    if current.run_id_annotation() != Some(ctx.run.run_id.as_str()) {
+        return Ok(StepReport::new(
+            "not reset: a newer restore request replaced this run's",
+        ));
+    }
+    let Some(rs) = current.restore_snapshot() else {
+        return Ok(StepReport::new("nothing to reset: restoreSnapshot is gone"));
+    };
+    let annotation = format!(
+        "/metadata/annotations/{}",
+        RUN_ID_ANNOTATION.replace('~', "~0").replace('/', "~1")
+    );
+    let mut ops = vec![
+        json!({"op": "test", "path": annotation, "value": ctx.run.run_id}),
+        json!({"op": "replace", "path": "/spec/cluster/restoreSnapshot/snapshot", "value": ""}),
+    ];
+    for (key, present) in [
+        ("type", rs.restore_type.is_some()),
+        ("tables", rs.tables.is_some()),
+        ("sections", rs.sections.is_some()),
+        ("partitions", rs.partitions.is_some()),
+    ] {
+        if present {
+            ops.push(
+                json!({"op": "remove", "path": format!("/spec/cluster/restoreSnapshot/{key}")}),
+            );
+        }
+    }
+    let patch: json_patch::Patch =
+        serde_json::from_value(Value::Array(ops)).expect("well-formed patch");
+    match ctx
+        .cratedbs
+        .patch(
+            &ctx.run.cluster,
+            &PatchParams::default(),
+            &Patch::<()>::Json(patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(StepReport::new(
+            "restoreSnapshot reset: snapshot emptied, type/tables/sections/partitions removed",
+        )),
+        // The test op failed: the annotation changed between our read and the patch.
+        Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains("test") => Ok(
+            StepReport::new("not reset: a newer restore request replaced this run's"),
+        ),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,165 @@
+//! Starting the restore (SPEC B§4.3, A6): Grand Central tables moved aside, then
+//! `RESTORE SNAPSHOT … WITH (wait_for_completion = false)` sent exactly once per run. The
+//! record says "issuing" before the statement goes out; a restarted attempt that finds
+//! "issuing" looks at CrateDB before deciding to send it again.
+
+use k8s_openapi::jiff::Timestamp;
+use serde_json::{Value, json};
+
+use super::{
+    super::{
+        context::RunContext,
+        engine::{StepId, StepReport},
+        error::StepError,
+        plan::{GC_SCHEMA, GC_TEMP_SUFFIX},
+    },
+    grand_central, plan, recorded, remember,
+};
+use crate::{
+    cratedb::{SqlError, queries},
+    restore_type::restore_statement,
+    sql::TableIdent,
+    version::ServerVersion,
+};
+
+const STEP: StepId = StepId::RestoreBackupData;
+
+fn renamed(result: &Value) -> Vec<String> {
+    result
+        .get("gcRenamed")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
+    let plan = plan(ctx)?;
+    let mut result = recorded(ctx, STEP);
+    if result.get("restoreIssued").and_then(Value::as_bool) == Some(true) {
+        return Ok(
+            StepReport::new("RESTORE was issued by an earlier attempt of this run")
+                .with_result(result),
+        );
+    }
+    super::preflight::ensure_repository(ctx).await?;
+    let repository = ctx.run.repository();
+
+    if !plan.gc_tables.is_empty() {
+        if result.get("grandCentral").is_none() {
+            let record =
+                grand_central::suspend(&ctx.client, &ctx.run.namespace, &ctx.cr, &ctx.run.cluster)
+                    .await?;
+            result["grandCentral"] = record;
+            remember(ctx, STEP, &result).await?;
+        }
+        let existing = queries::relations(&ctx.db.query(queries::RELATIONS, &[]).await?);
+        let mut done = renamed(&result);
+        for table in &plan.gc_tables {
+            if done.contains(table) {
+                continue;
+            }
+            let ident = TableIdent::new(GC_SCHEMA, table.as_str());
+            if !existing.iter().any(|r| r.ident == ident) {
+                continue;
+            }
+            let statement = queries::rename_table(&ident, &format!("{table}{GC_TEMP_SUFFIX}"));
+            ctx.db
+                .query(&statement, &[])
+                .await
+                .map_err(|e| StepError::from(e).context("internal tables couldn't be renamed"))?;
+            done.push(table.clone());
+            result["gcRenamed"] = json!(done);
+            remember(ctx, STEP, &result).await?;
+        }
+    }
+
+    let issued_before = result.get("restoreIssuing").and_then(Value::as_bool) == Some(true);
+    if issued_before && restore_visible(ctx, &repository, &plan.relation_idents()).await? {
+        tracing::info!("a RESTORE of this run is already under way in CrateDB; adopting it");
+        result["restoreIssued"] = json!(true);
+        result["adopted"] = json!(true);
+        return Ok(
+            StepReport::new("adopted the RESTORE an earlier attempt started").with_result(result),
+        );
+    }
+
+    let version = ctx
+        .status
+        .state
+        .server_version
+        .as_deref()
+        .and_then(|v| v.parse::<ServerVersion>().ok());
+    let statement = restore_statement(
+        &repository,
+        &ctx.request.snapshot,
+        &ctx.request.target,
+        version,
+    );
+    result["restoreIssuing"] = json!(true);
+    result["restoreStatement"] = json!(statement);
+    remember(ctx, STEP, &result).await?;
+    tracing::info!(%statement, "starting the restore");
+    match ctx.db.query(&statement, &[]).await {
+        Ok(_) => {
+            result["restoreIssued"] = json!(true);
+            result["restoreIssuedAt"] = json!(Timestamp::now().to_string());
+            Ok(StepReport::new(format!("RESTORE started: {statement}")).with_result(result))
+        }
+        // Lost connection: CrateDB may or may not have it; the retry looks before re-sending.
+        Err(e) if e.is_transient() => Err(e.into()),
+        Err(e) => {
+            rollback_renames(ctx, &mut result).await;
+            result["restoreIssuing"] = json!(false);
+            let _ = remember(ctx, STEP, &result).await;
+            Err(StepError::permanent(match &e {
+                SqlError::Sql { code, message } if code == "42P07" => {
+                    format!("Relation with the same name already exists: {message}")
+                }
+                other => format!("Snapshot could not be restored: {other}"),
+            }))
+        }
+    }
+}
+
+/// Whether CrateDB shows the restore: a running row, or a planned relation that now exists
+/// (pre-flight made sure none did before).
+async fn restore_visible(
+    ctx: &RunContext,
+    repository: &str,
+    relations: &[TableIdent],
+) -> Result<bool, StepError> {
+    let running = ctx
+        .superuser
+        .execute(&queries::running_restore(repository, &ctx.request.snapshot))
+        .await?;
+    if !running.rows.is_empty() {
+        return Ok(true);
+    }
+    let existing = queries::relations(&ctx.db.query(queries::RELATIONS, &[]).await?);
+    Ok(relations
+        .iter()
+        .any(|t| existing.iter().any(|r| &r.ident == t)))
+}
+
+/// Puts renamed Grand Central tables back after a failed RESTORE statement (B§4.3 item 7).
+async fn rollback_renames(ctx: &mut RunContext, result: &mut Value) {
+    let mut still_renamed = renamed(result);
+    for table in renamed(result) {
+        let temp = TableIdent::new(GC_SCHEMA, format!("{table}{GC_TEMP_SUFFIX}"));
+        match ctx
+            .db
+            .query(&queries::rename_table(&temp, &table), &[])
+            .await
+        {
+            Ok(_) => still_renamed.retain(|t| t != &table),
+            Err(error) => {
+                tracing::error!(%error, table = %temp, "internal table couldn't be renamed back")
+            }
+        }
+    }
+    result["gcRenamed"] = json!(still_renamed);
+}
