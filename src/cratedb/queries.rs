@@ -10,7 +10,7 @@ pub const SERVER_VERSIONS: &str = "SELECT version['number'] FROM sys.nodes";
 pub const REPOSITORY_EXISTS: &str = "SELECT name FROM sys.repositories WHERE name = $1";
 pub const SNAPSHOT: &str = "SELECT name, version, state, tables, table_partitions FROM sys.snapshots WHERE repository = $1 AND name = $2 LIMIT 1";
 pub const RELATIONS: &str = "SELECT table_schema, table_name, table_type, closed, partitioned_by FROM information_schema.tables";
-pub const PARTITIONS: &str = "SELECT table_schema, table_name, partition_ident, values, closed FROM information_schema.table_partitions";
+pub const PARTITIONS: &str = "SELECT table_schema, table_name, partition_ident, \"values\", closed FROM information_schema.table_partitions";
 pub const CLUSTER_SETTINGS: &str = "SELECT settings FROM sys.cluster";
 pub const PRIMARY_SHARDS: &str = "SELECT schema_name, table_name, partition_ident, id, state, recovery['size']['used'], recovery['size']['recovered'] FROM sys.shards WHERE \"primary\" = true";
 pub const UNASSIGNED_PRIMARIES: &str = "SELECT table_schema, table_name, partition_ident, shard_id, current_state, explanation FROM sys.allocations WHERE \"primary\" = true";

@@ -1,6 +1,9 @@
 //! Shared builders for the integration tests: AdmissionReviews, Secrets and an in-memory API.
 #![allow(dead_code)]
 
+pub mod harness;
+pub mod notify_sink;
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::{ByteString, api::core::v1::Secret};
