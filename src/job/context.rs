@@ -51,8 +51,8 @@ impl RunContext {
 
     pub fn deadline_error(&self) -> StepError {
         StepError::DeadlineExceeded(format!(
-            "the restore did not finish within {} s (CRATEDB_OPERATOR_RESTORE_BACKUP_TIMEOUT)",
-            self.config.restore_timeout.as_secs()
+            "the restore did not finish within {:?} (CRATEDB_OPERATOR_RESTORE_BACKUP_TIMEOUT)",
+            self.config.restore_timeout
         ))
     }
 }

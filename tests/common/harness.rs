@@ -214,6 +214,37 @@ fn deployment(name: &str, replicas: i32) -> Value {
                  "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "c"}]}}}})
 }
 
+fn recorder(calls: Arc<Mutex<Vec<String>>>) -> kube_fake_client::interceptor::Funcs {
+    let (c1, c2, c3) = (calls.clone(), calls.clone(), calls);
+    kube_fake_client::interceptor::Funcs::new()
+        .patch(move |ctx| {
+            let status_only = ctx
+                .patch
+                .as_object()
+                .is_some_and(|o| o.len() == 1 && o.contains_key("status"));
+            if !status_only {
+                c1.lock()
+                    .unwrap()
+                    .push(format!("patch {} {}", ctx.name, ctx.patch));
+            }
+            Ok(None)
+        })
+        .delete(move |ctx| {
+            c2.lock().unwrap().push(format!("delete {}", ctx.name));
+            Ok(None)
+        })
+        .create(move |ctx| {
+            let kind = ctx.object["kind"].as_str().unwrap_or_default();
+            if kind != "Event" {
+                c3.lock().unwrap().push(format!(
+                    "create {kind} {}",
+                    ctx.object["metadata"]["name"].as_str().unwrap_or_default()
+                ));
+            }
+            Ok(None)
+        })
+}
+
 /// The simulator with this project's usual users, storage credentials and sidecar token.
 pub fn sim_builder() -> SimulatorBuilder {
     cratedb_sim::Simulator::builder()
@@ -250,6 +281,9 @@ impl Write for LogBuffer {
 }
 
 pub struct Harness {
+    /// Changing Kubernetes calls in order: `patch <name> <body>`, `delete <name>`,
+    /// `create <kind> <name>` (status writes and Events are left out).
+    pub api_calls: Arc<Mutex<Vec<String>>>,
     pub sim: SimulatorHandle,
     pub client: kube::Client,
     pub sink: NotifySink,
@@ -271,7 +305,9 @@ impl Harness {
             .finish();
         let guard = tracing::subscriber::set_default(subscriber);
         let sim = sim.start().await.expect("simulator starts");
+        let api_calls = Arc::new(Mutex::new(Vec::new()));
         let client = kube_fake_client::ClientBuilder::new()
+            .with_interceptor_funcs(recorder(api_calls.clone()))
             .with_resource::<CrateDB>()
             .with_runtime_objects(cluster.objects())
             .with_objects(cluster.secrets())
@@ -296,6 +332,7 @@ impl Harness {
             password: WEBHOOK_PASSWORD.to_string().into(),
         });
         Self {
+            api_calls,
             sim,
             client,
             sink,
@@ -303,6 +340,10 @@ impl Harness {
             logs,
             _log_guard: guard,
         }
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.api_calls.lock().unwrap().clone()
     }
 
     pub async fn run(&self) -> ExitStatus {

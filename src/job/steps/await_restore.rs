@@ -41,8 +41,8 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         if ctx.past_deadline() {
             let progress = ctx.status.state.progress.clone().unwrap_or_default();
             return Err(StepError::DeadlineExceeded(format!(
-                "the restore did not finish within {} s (CRATEDB_OPERATOR_RESTORE_BACKUP_TIMEOUT): {}% of {} bytes restored, {} of {} primary shards started; CrateDB may still be restoring",
-                ctx.config.restore_timeout.as_secs(),
+                "the restore did not finish within {:?} (CRATEDB_OPERATOR_RESTORE_BACKUP_TIMEOUT): {}% of {} bytes restored, {} of {} primary shards started; CrateDB may still be restoring",
+                ctx.config.restore_timeout,
                 progress.whole_percent(),
                 progress.total_bytes,
                 progress.shards_started,
