@@ -18,7 +18,7 @@ async fn main() {
             std::process::exit(ExitStatus::Usage.code());
         }
     };
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    cratedb_restore::install_crypto_provider();
     let client = match kube::Client::try_default().await {
         Ok(client) => client,
         Err(error) => {

@@ -17,3 +17,10 @@ pub mod status;
 pub mod telemetry;
 pub mod version;
 pub mod webhook;
+
+/// Selects ring as the process-wide TLS crypto provider (kube's client, our server, reqwest).
+/// Needed once per process whenever more than one provider is compiled in; later calls are
+/// no-ops.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -38,7 +38,7 @@ async fn main() {
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     // kube's client and our server share one process-wide crypto provider.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    cratedb_restore::install_crypto_provider();
 
     let store = match (&cli.tls_cert_file, &cli.tls_key_file) {
         (Some(cert), Some(key)) => CertStore::from_files(CertFiles {

@@ -1,6 +1,7 @@
 //! Shared builders for the integration tests: AdmissionReviews, Secrets and an in-memory API.
 #![allow(dead_code)]
 
+pub mod exec_endpoint;
 pub mod harness;
 pub mod notify_sink;
 
