@@ -309,8 +309,8 @@ async fn azure_with_grand_central() {
 
 #[tokio::test]
 async fn gc_tables_are_renamed_back_when_the_restore_fails() {
-    // The snapshot's gc table exists; so does doc.orders: pre-flight passes only for gc (renamed
-    // aside), the RESTORE of a table missing from the cluster then fails in validation.
+    // gc.alembic_version exists and is moved aside; the restore's primaries are never allocated,
+    // so validation fails and the cleanup must not lose the original table.
     let h = Harness::start(
         sim_builder()
             .storage(s3().snapshot(with_gc_tables(snapshot())))

@@ -161,82 +161,50 @@ fn row_values(row: &Row) -> Result<Vec<Value>, SqlError> {
         .collect::<Result<Vec<_>, _>>()
 }
 
+/// One column as JSON: `Option<T>` read with the Rust type that matches the column's type.
+fn scalar<'a, T>(row: &'a Row, i: usize) -> Result<Option<Value>, tokio_postgres::Error>
+where
+    T: tokio_postgres::types::FromSql<'a> + Into<Value>,
+{
+    Ok(row.try_get::<_, Option<T>>(i)?.map(Into::into))
+}
+
+/// An array column as a JSON array, NULL elements kept.
+fn array<'a, T>(row: &'a Row, i: usize) -> Result<Option<Value>, tokio_postgres::Error>
+where
+    T: tokio_postgres::types::FromSql<'a> + Into<Value>,
+{
+    Ok(row.try_get::<_, Option<Vec<Option<T>>>>(i)?.map(|items| {
+        Value::Array(
+            items
+                .into_iter()
+                .map(|x| x.map_or(Value::Null, Into::into))
+                .collect(),
+        )
+    }))
+}
+
 fn cell(row: &Row, i: usize) -> Result<Value, SqlError> {
     let column = &row.columns()[i];
     let ty = column.type_();
-    let decode = |e: tokio_postgres::Error| {
-        SqlError::Decode(format!("column {} ({ty}): {e}", column.name()))
-    };
     let value = match *ty {
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::CHAR | Type::UNKNOWN => row
-            .try_get::<_, Option<String>>(i)
-            .map_err(decode)?
-            .map(Value::from),
-        Type::INT2 => row
-            .try_get::<_, Option<i16>>(i)
-            .map_err(decode)?
-            .map(Value::from),
-        Type::INT4 => row
-            .try_get::<_, Option<i32>>(i)
-            .map_err(decode)?
-            .map(Value::from),
-        Type::INT8 => row
-            .try_get::<_, Option<i64>>(i)
-            .map_err(decode)?
-            .map(Value::from),
-        Type::FLOAT4 => row
-            .try_get::<_, Option<f32>>(i)
-            .map_err(decode)?
-            .map(|f| Value::from(f64::from(f))),
-        Type::FLOAT8 => row
-            .try_get::<_, Option<f64>>(i)
-            .map_err(decode)?
-            .map(Value::from),
-        Type::BOOL => row
-            .try_get::<_, Option<bool>>(i)
-            .map_err(decode)?
-            .map(Value::from),
-        Type::JSON | Type::JSONB => row.try_get::<_, Option<Value>>(i).map_err(decode)?,
-        Type::TEXT_ARRAY | Type::VARCHAR_ARRAY | Type::BPCHAR_ARRAY | Type::NAME_ARRAY => row
-            .try_get::<_, Option<Vec<Option<String>>>>(i)
-            .map_err(decode)?
-            .map(|v| {
-                Value::from(
-                    v.into_iter()
-                        .map(|s| s.map_or(Value::Null, Value::from))
-                        .collect::<Vec<_>>(),
-                )
-            }),
-        Type::JSON_ARRAY | Type::JSONB_ARRAY => row
-            .try_get::<_, Option<Vec<Option<Value>>>>(i)
-            .map_err(decode)?
-            .map(|v| {
-                Value::from(
-                    v.into_iter()
-                        .map(|x| x.unwrap_or(Value::Null))
-                        .collect::<Vec<_>>(),
-                )
-            }),
-        Type::INT4_ARRAY => row
-            .try_get::<_, Option<Vec<Option<i32>>>>(i)
-            .map_err(decode)?
-            .map(|v| {
-                Value::from(
-                    v.into_iter()
-                        .map(|x| x.map_or(Value::Null, Value::from))
-                        .collect::<Vec<_>>(),
-                )
-            }),
-        Type::INT8_ARRAY => row
-            .try_get::<_, Option<Vec<Option<i64>>>>(i)
-            .map_err(decode)?
-            .map(|v| {
-                Value::from(
-                    v.into_iter()
-                        .map(|x| x.map_or(Value::Null, Value::from))
-                        .collect::<Vec<_>>(),
-                )
-            }),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+            scalar::<String>(row, i)
+        }
+        Type::CHAR => scalar::<i8>(row, i),
+        Type::INT2 => scalar::<i16>(row, i),
+        Type::INT4 => scalar::<i32>(row, i),
+        Type::INT8 => scalar::<i64>(row, i),
+        Type::FLOAT4 => scalar::<f32>(row, i),
+        Type::FLOAT8 => scalar::<f64>(row, i),
+        Type::BOOL => scalar::<bool>(row, i),
+        Type::JSON | Type::JSONB => row.try_get::<_, Option<Value>>(i),
+        Type::TEXT_ARRAY | Type::VARCHAR_ARRAY | Type::BPCHAR_ARRAY | Type::NAME_ARRAY => {
+            array::<String>(row, i)
+        }
+        Type::JSON_ARRAY | Type::JSONB_ARRAY => array::<Value>(row, i),
+        Type::INT4_ARRAY => array::<i32>(row, i),
+        Type::INT8_ARRAY => array::<i64>(row, i),
         _ => {
             return Err(SqlError::Decode(format!(
                 "column {} has type {ty}, which this product does not read",
@@ -244,5 +212,7 @@ fn cell(row: &Row, i: usize) -> Result<Value, SqlError> {
             )));
         }
     };
-    Ok(value.unwrap_or(Value::Null))
+    value
+        .map(|v| v.unwrap_or(Value::Null))
+        .map_err(|e| SqlError::Decode(format!("column {} ({ty}): {e}", column.name())))
 }
