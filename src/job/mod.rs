@@ -165,10 +165,11 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
     state.started_at = Some(started_at.to_string());
     state.set_condition("Restored", "Unknown", "Running", "The restore is running");
 
+    // Status writes get more patience than a step: losing one loses the run's memory.
     let backoff = Backoff {
         initial: config.retry_initial_delay,
         max: Duration::from_secs(30),
-        max_attempts: config.step_attempts,
+        max_attempts: config.step_attempts.max(10),
     };
     let mut status = StatusWriter::new(cratedbs.clone(), &run.cluster, state, backoff);
     let events = EventSink::new(client.clone(), cr.object_ref(&()));

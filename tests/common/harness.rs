@@ -214,7 +214,10 @@ fn deployment(name: &str, replicas: i32) -> Value {
                  "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "c"}]}}}})
 }
 
-fn recorder(calls: Arc<Mutex<Vec<String>>>) -> kube_fake_client::interceptor::Funcs {
+fn recorder(
+    calls: Arc<Mutex<Vec<String>>>,
+    status_faults: Arc<Mutex<std::collections::VecDeque<u16>>>,
+) -> kube_fake_client::interceptor::Funcs {
     let (c1, c2, c3) = (calls.clone(), calls.clone(), calls);
     kube_fake_client::interceptor::Funcs::new()
         .patch(move |ctx| {
@@ -222,6 +225,12 @@ fn recorder(calls: Arc<Mutex<Vec<String>>>) -> kube_fake_client::interceptor::Fu
                 .patch
                 .as_object()
                 .is_some_and(|o| o.len() == 1 && o.contains_key("status"));
+            if status_only && let Some(code) = status_faults.lock().unwrap().pop_front() {
+                return Err(match code {
+                    409 => kube_fake_client::Error::Conflict("injected conflict".into()),
+                    _ => kube_fake_client::Error::Internal("injected failure".into()),
+                });
+            }
             if !status_only {
                 c1.lock()
                     .unwrap()
@@ -284,6 +293,8 @@ pub struct Harness {
     /// Changing Kubernetes calls in order: `patch <name> <body>`, `delete <name>`,
     /// `create <kind> <name>` (status writes and Events are left out).
     pub api_calls: Arc<Mutex<Vec<String>>>,
+    /// HTTP codes the next status patches fail with (409 or 500), in order.
+    pub status_faults: Arc<Mutex<std::collections::VecDeque<u16>>>,
     pub sim: SimulatorHandle,
     pub client: kube::Client,
     pub sink: NotifySink,
@@ -306,8 +317,9 @@ impl Harness {
         let guard = tracing::subscriber::set_default(subscriber);
         let sim = sim.start().await.expect("simulator starts");
         let api_calls = Arc::new(Mutex::new(Vec::new()));
+        let status_faults = Arc::new(Mutex::new(std::collections::VecDeque::new()));
         let client = kube_fake_client::ClientBuilder::new()
-            .with_interceptor_funcs(recorder(api_calls.clone()))
+            .with_interceptor_funcs(recorder(api_calls.clone(), status_faults.clone()))
             .with_resource::<CrateDB>()
             .with_runtime_objects(cluster.objects())
             .with_objects(cluster.secrets())
@@ -333,6 +345,7 @@ impl Harness {
         });
         Self {
             api_calls,
+            status_faults,
             sim,
             client,
             sink,

@@ -1,0 +1,138 @@
+//! Faults injected into full restore runs: a pod killed at every step boundary, CrateDB
+//! connections dropped, the API server failing status writes, the notification endpoint failing.
+//! Every run must still complete, send RESTORE once and clean up once.
+
+mod common;
+
+use std::time::Duration;
+
+use common::harness::*;
+use cratedb_restore::job::{engine::PLAN, error::ExitStatus};
+use cratedb_sim::{SnapshotDef, TableDef};
+
+fn snapshot() -> SnapshotDef {
+    SnapshotDef::new(SNAPSHOT).version("5.6.0").table(
+        TableDef::new("doc", "orders")
+            .shards(2)
+            .bytes_per_shard(1_000_000),
+    )
+}
+
+async fn harness() -> Harness {
+    Harness::start(
+        sim_builder().storage(s3().snapshot(snapshot())),
+        Cluster::default(),
+    )
+    .await
+}
+
+fn assert_once(h: &Harness, what: &str) {
+    assert_eq!(
+        h.statements()
+            .iter()
+            .filter(|s| s.starts_with(what))
+            .count(),
+        1,
+        "{what} once: {:#?}",
+        h.statements()
+    );
+}
+
+async fn assert_clean_success(h: &Harness, exit: ExitStatus) {
+    let status = h.status().await;
+    assert_eq!(exit, ExitStatus::Done, "{status:#}\n{}", h.logs.text());
+    assert_eq!(status["phase"], "Succeeded");
+    assert_once(h, "RESTORE SNAPSHOT");
+    assert_once(h, "CREATE REPOSITORY");
+    assert_once(h, "DROP REPOSITORY");
+    assert!(h.sim.repositories().is_empty());
+    assert_eq!(h.cronjob_suspended().await, Some(false));
+    assert_eq!(
+        h.deployment_replicas("backup-metrics-my-cluster").await,
+        Some(1)
+    );
+    assert_eq!(
+        h.cr().await["spec"]["cluster"]["restoreSnapshot"]["snapshot"],
+        ""
+    );
+    h.assert_no_secret_leaks().await;
+}
+
+#[tokio::test]
+async fn a_pod_killed_at_every_step_boundary_is_resumed_by_the_next() {
+    // Every boundary between two steps (after the last step only the final status is left).
+    for boundary in PLAN[..PLAN.len() - 1].iter().map(|s| s.id.as_str()) {
+        let h = harness().await;
+        let watch = async {
+            loop {
+                let status = h.status().await;
+                if status["steps"][boundary]["state"] == "Succeeded" {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        tokio::select! {
+            exit = h.run() => panic!("the run ended ({exit:?}) before it could be killed after {boundary}"),
+            () = watch => {}
+        }
+        let exit = h.run().await;
+        assert_clean_success(&h, exit).await;
+        let resumed = h.status().await;
+        assert_eq!(
+            resumed["steps"][boundary]["attempts"], 1,
+            "{boundary} ran once"
+        );
+        let suspends = h
+            .calls()
+            .iter()
+            .filter(|c| c.contains("create-snapshot") && c.contains("\"suspend\":true"))
+            .count();
+        assert_eq!(suspends, 1, "after {boundary}: {:?}", h.calls());
+    }
+}
+
+#[tokio::test]
+async fn dropped_cratedb_connections_are_retried() {
+    let h = harness().await;
+    h.sim
+        .drop_connection_on("information_schema.tables", Some(1));
+    h.sim.drop_connection_on("sys.cluster", Some(1));
+    h.sim.fail_sidecar_requests(3);
+    let exit = h.run().await;
+    assert_clean_success(&h, exit).await;
+    assert!(h.logs.text().contains("retrying"), "the retries are logged");
+}
+
+#[tokio::test]
+async fn status_writes_survive_409_and_500() {
+    let h = harness().await;
+    h.status_faults
+        .lock()
+        .unwrap()
+        .extend([409, 500, 409, 500, 500]);
+    let exit = h.run().await;
+    assert_clean_success(&h, exit).await;
+    assert!(
+        h.status_faults.lock().unwrap().is_empty(),
+        "every fault was hit"
+    );
+    assert!(h.logs.text().contains("status write failed; retrying"));
+}
+
+#[tokio::test]
+async fn notifications_are_retried_on_502() {
+    let h = harness().await;
+    h.sink.script(&[502, 200]);
+    let exit = h.run().await;
+    assert_clean_success(&h, exit).await;
+    let received = h.sink.received();
+    assert_eq!(
+        received[0].body, received[1].body,
+        "the 502'd notification was sent again"
+    );
+    assert_eq!(
+        h.sink.feedback().last().unwrap().1,
+        "The snapshot has been restored successfully."
+    );
+}
