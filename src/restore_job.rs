@@ -128,7 +128,9 @@ pub fn build_job(
         settings.active_deadline_seconds,
         default_deadline_seconds,
     );
-    if spec.pod_failure_policy.is_none() {
+    // Only for the built-in template: a template decides for itself (the chart renders the
+    // policy only for clusters that know the field).
+    if spec.pod_failure_policy.is_none() && settings.template.is_none() {
         spec.pod_failure_policy = serde_json::from_value(json!({
             "rules": [
                 {"action": "FailJob", "onExitCodes": {

@@ -217,10 +217,28 @@ fn deployment(name: &str, replicas: i32) -> Value {
 fn recorder(
     calls: Arc<Mutex<Vec<String>>>,
     status_faults: Arc<Mutex<std::collections::VecDeque<u16>>>,
+    requests: Arc<std::sync::atomic::AtomicUsize>,
 ) -> kube_fake_client::interceptor::Funcs {
+    use std::sync::atomic::Ordering::Relaxed;
     let (c1, c2, c3) = (calls.clone(), calls.clone(), calls);
+    let (r1, r2, r3, r4, r5) = (
+        requests.clone(),
+        requests.clone(),
+        requests.clone(),
+        requests.clone(),
+        requests,
+    );
     kube_fake_client::interceptor::Funcs::new()
+        .get(move |_| {
+            r4.fetch_add(1, Relaxed);
+            Ok(None)
+        })
+        .list(move |_| {
+            r5.fetch_add(1, Relaxed);
+            Ok(None)
+        })
         .patch(move |ctx| {
+            r1.fetch_add(1, Relaxed);
             let status_only = ctx
                 .patch
                 .as_object()
@@ -239,10 +257,12 @@ fn recorder(
             Ok(None)
         })
         .delete(move |ctx| {
+            r2.fetch_add(1, Relaxed);
             c2.lock().unwrap().push(format!("delete {}", ctx.name));
             Ok(None)
         })
         .create(move |ctx| {
+            r3.fetch_add(1, Relaxed);
             let kind = ctx.object["kind"].as_str().unwrap_or_default();
             if kind != "Event" {
                 c3.lock().unwrap().push(format!(
@@ -293,6 +313,8 @@ pub struct Harness {
     /// Changing Kubernetes calls in order: `patch <name> <body>`, `delete <name>`,
     /// `create <kind> <name>` (status writes and Events are left out).
     pub api_calls: Arc<Mutex<Vec<String>>>,
+    /// Every Kubernetes API request the run made (reads included).
+    pub api_requests: Arc<std::sync::atomic::AtomicUsize>,
     /// HTTP codes the next status patches fail with (409 or 500), in order.
     pub status_faults: Arc<Mutex<std::collections::VecDeque<u16>>>,
     pub sim: SimulatorHandle,
@@ -318,8 +340,13 @@ impl Harness {
         let sim = sim.start().await.expect("simulator starts");
         let api_calls = Arc::new(Mutex::new(Vec::new()));
         let status_faults = Arc::new(Mutex::new(std::collections::VecDeque::new()));
+        let api_requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let client = kube_fake_client::ClientBuilder::new()
-            .with_interceptor_funcs(recorder(api_calls.clone(), status_faults.clone()))
+            .with_interceptor_funcs(recorder(
+                api_calls.clone(),
+                status_faults.clone(),
+                api_requests.clone(),
+            ))
             .with_resource::<CrateDB>()
             .with_runtime_objects(cluster.objects())
             .with_objects(cluster.secrets())
@@ -345,6 +372,7 @@ impl Harness {
         });
         Self {
             api_calls,
+            api_requests,
             status_faults,
             sim,
             client,

@@ -13,6 +13,7 @@ use crate::{
 };
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
+    ensure_namespace_not_terminating(ctx).await?;
     let system_secret = super::restore_system_user_password::system_secret(&ctx.run.cluster);
     if ctx
         .secret_value(&system_secret, "password")
@@ -130,4 +131,46 @@ pub async fn ensure_repository(ctx: &mut RunContext) -> Result<(), StepError> {
         })?;
     tracing::info!(%repository, provider = %ctx.request.provider, "read-only repository created");
     Ok(())
+}
+
+/// A restore into a namespace that is being deleted cannot finish its cleanup (SPEC B§2.1).
+async fn ensure_namespace_not_terminating(ctx: &RunContext) -> Result<(), StepError> {
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(ctx.client.clone());
+    match namespaces.get_opt(&ctx.run.namespace).await {
+        Ok(Some(ns)) if is_terminating(&ns) => Err(StepError::permanent(
+            "The namespace for the target operation is terminating",
+        )),
+        Ok(_) => Ok(()),
+        // Reading the namespace is a side check (RBAC may not grant it): unknown is not
+        // terminating, and it never fails the restore by itself.
+        Err(error) => {
+            tracing::debug!(%error, "cannot read the namespace; assuming it is not terminating");
+            Ok(())
+        }
+    }
+}
+
+fn is_terminating(ns: &k8s_openapi::api::core::v1::Namespace) -> bool {
+    ns.metadata.deletion_timestamp.is_some()
+        || ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminating_namespaces_are_recognised() {
+        let ns = |v: serde_json::Value| serde_json::from_value(v).unwrap();
+        assert!(!is_terminating(&ns(
+            serde_json::json!({"metadata": {"name": "a"}, "status": {"phase": "Active"}})
+        )));
+        assert!(is_terminating(&ns(
+            serde_json::json!({"metadata": {"name": "a"}, "status": {"phase": "Terminating"}})
+        )));
+        assert!(is_terminating(&ns(
+            serde_json::json!({"metadata": {"name": "a", "deletionTimestamp": "2026-11-25T00:00:00Z"}})
+        )));
+    }
 }
