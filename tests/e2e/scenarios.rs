@@ -69,6 +69,10 @@ pub const ALL: &[(&str, Scenario)] = &[
         "helm_install_and_upgrade_keep_the_certificate",
         helm_install_and_upgrade_keep_the_certificate,
     ),
+    (
+        "the_restore_job_runs_to_success_on_the_real_api_server",
+        the_restore_job_runs_to_success_on_the_real_api_server,
+    ),
 ];
 
 /// The API server, the webhook and the clients. Fields drop in order: webhook, then cluster.
@@ -1536,4 +1540,221 @@ fn without_the_mutating_webhook_restores_are_denied(env: &Env) {
         Duration::from_secs(30),
         || env.apply_dry(&request).status.success().then_some(()),
     );
+}
+
+/// The whole product on the real API server: a restore admitted by the webhook, then the real
+/// `cratedb-restore-job` binary run with the Job's arguments and a token of the Job's
+/// ServiceAccount (so its Role is exercised call by call) against the CrateDB simulator. The
+/// CronJob is `batch/v1beta1`, as on every Kubernetes before 1.21.
+fn the_restore_job_runs_to_success_on_the_real_api_server(env: &Env) {
+    const NAME: &str = "story";
+    let ns = NS_PLAIN;
+    let password = "Sys-Pw-e2e";
+    let token = "Sidecar-Token-e2e";
+    let sim = env.rt.block_on(async {
+        cratedb_sim::Simulator::builder()
+            .server_version("5.10.3")
+            .user("system", password)
+            .sidecar_token(token)
+            .storage(
+                cratedb_sim::Storage::s3(
+                    "backups",
+                    "clusters/prod",
+                    "AKIAEXAMPLEEXAMPLE",
+                    SECRET_VALUE,
+                )
+                .snapshot(
+                    cratedb_sim::SnapshotDef::new("snap-e2e")
+                        .version("5.6.0")
+                        .table(
+                            cratedb_sim::TableDef::new("doc", "orders")
+                                .shards(2)
+                                .bytes_per_shard(1_000_000),
+                        ),
+                ),
+            )
+            .start()
+            .await
+            .expect("simulator")
+    });
+    let labels = json!({"app.kubernetes.io/component": "backup", "app.kubernetes.io/name": NAME});
+    let secret = |name: &str, key: &str, value: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns},
+               "stringData": {key: value}})
+    };
+    env.kubectl
+        .apply(&[
+            restore_secret(&format!("restore-from-backup-{NAME}"), ns),
+            secret(&format!("user-system-{NAME}"), "password", password),
+            secret(&format!("crate-control-{NAME}"), "token", token),
+            json!({"apiVersion": "batch/v1beta1", "kind": "CronJob",
+                   "metadata": {"name": format!("create-snapshot-{NAME}"), "namespace": ns, "labels": labels},
+                   "spec": {"schedule": "0 * * * *", "suspend": false, "jobTemplate": {"spec": {"template": {
+                       "spec": {"restartPolicy": "Never", "containers": [{"name": "b", "image": "b"}]}}}}}}),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": format!("backup-metrics-{NAME}"), "namespace": ns},
+                   "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "bm"}},
+                            "template": {"metadata": {"labels": {"app": "bm"}},
+                                         "spec": {"containers": [{"name": "c", "image": "c"}]}}}}),
+            cratedb(NAME, ns, None),
+        ])
+        .ok();
+    let request = cratedb(
+        NAME,
+        ns,
+        Some(with(
+            aws_restore(&format!("restore-from-backup-{NAME}"), "snap-e2e"),
+            json!({"type": "all"}),
+        )),
+    );
+    env.apply(&request).ok();
+    let run_id = run_id_of(&env.get("cratedb", ns, NAME));
+    let job = env
+        .jobs_of(ns, NAME)
+        .pop()
+        .expect("the webhook created the Job");
+    let args: Vec<String> =
+        serde_json::from_value(job["spec"]["template"]["spec"]["containers"][0]["args"].clone())
+            .unwrap();
+
+    // Run the Job's container command here, as the Job's ServiceAccount.
+    let job_token = env.kubectl.token_for(ns, JOB_SA);
+    let kubeconfig = env
+        .cluster
+        .token_kubeconfig("restore-job-story", &job_token);
+    let log = env.cluster.state.join("restore-job-story.log");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cratedb-restore-job"))
+        .args(&args)
+        .args([
+            "--crate-host",
+            "127.0.0.1",
+            "--crate-port",
+            &sim.pg_addr().port().to_string(),
+        ])
+        .args([
+            "--crate-control-url",
+            &format!("{}/exec", sim.sidecar_url()),
+        ])
+        .args(["--poll-interval", "0.05", "--log-format", "json"])
+        .env("CRATEDB_OPERATOR_CLOUD_PROVIDER", "openshift")
+        .env("KUBECONFIG", &kubeconfig)
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run cratedb-restore-job");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    std::fs::write(&log, &stdout).unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "exit code; log:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !stdout.contains("forbidden"),
+        "every call of the Job is allowed by its Role:\n{stdout}"
+    );
+    assert!(
+        !stdout.contains(password) && !stdout.contains(SECRET_VALUE) && !stdout.contains(token)
+    );
+    for line in stdout.lines() {
+        let entry: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(
+            entry.get("timestamp").is_some() && entry.get("level").is_some(),
+            "{line}"
+        );
+    }
+
+    let cr = env.get("cratedb", ns, NAME);
+    let status = &cr["status"]["restore"];
+    assert_eq!(status["phase"], "Succeeded", "{cr:#}");
+    assert_eq!(status["runId"], run_id.as_str());
+    assert_eq!(status["progressPercent"], 100.0);
+    assert_eq!(
+        cr["spec"]["cluster"]["restoreSnapshot"]["snapshot"], "",
+        "reset went through the webhook"
+    );
+    assert!(
+        cr["spec"]["cluster"]["restoreSnapshot"]
+            .get("type")
+            .is_none()
+    );
+    assert!(
+        status["steps"]["before_cluster_update"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with(&format!("CronJob create-snapshot-{NAME} suspended")),
+        "{status:#}"
+    );
+    let cronjob = env.get(
+        "cronjob.v1beta1.batch",
+        ns,
+        &format!("create-snapshot-{NAME}"),
+    );
+    assert_eq!(
+        cronjob["spec"]["suspend"], false,
+        "re-enabled after being suspended"
+    );
+    let deployment = env.get("deployment", ns, &format!("backup-metrics-{NAME}"));
+    assert_eq!(deployment["spec"]["replicas"], 1);
+    let secret_gone = env.kubectl.run(&[
+        "get",
+        "secret",
+        "-n",
+        ns,
+        &format!("restore-from-backup-{NAME}"),
+    ]);
+    assert!(
+        !secret_gone.status.success(),
+        "the restore Secret is deleted"
+    );
+    let events = env
+        .kubectl
+        .run(&["get", "events.events.k8s.io", "-n", ns, "-o", "json"])
+        .ok()
+        .json();
+    let reasons: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["regarding"]["name"] == NAME)
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    for reason in [
+        "RestoreStarted",
+        "StepStarted",
+        "StepSucceeded",
+        "RestoreSucceeded",
+    ] {
+        assert!(reasons.contains(&reason), "{reason} in {reasons:?}");
+    }
+    let restores = sim
+        .statement_texts()
+        .into_iter()
+        .filter(|s| s.starts_with("RESTORE SNAPSHOT"))
+        .count();
+    assert_eq!(restores, 1);
+    assert!(sim.repositories().is_empty());
+
+    // A second start of the same Job (a retried pod) finds the run finished and does nothing.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_cratedb-restore-job"))
+        .args(&args)
+        .args([
+            "--crate-host",
+            "127.0.0.1",
+            "--crate-port",
+            &sim.pg_addr().port().to_string(),
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(
+        sim.statement_texts()
+            .iter()
+            .filter(|s| s.starts_with("RESTORE SNAPSHOT"))
+            .count(),
+        1
+    );
+    env.rt.block_on(sim.shutdown());
 }

@@ -2,10 +2,10 @@
 //! record (never one that was suspended before), shard allocation reset, and the StatefulSet
 //! label removed even when the SQL failed.
 
-use k8s_openapi::api::{apps::v1::StatefulSet, batch::v1::CronJob};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::{
     Api,
-    api::{Patch, PatchParams},
+    api::{DynamicObject, Patch, PatchParams},
 };
 use serde_json::{Value, json};
 
@@ -15,7 +15,7 @@ use super::{
         engine::{StepId, StepReport},
         error::StepError,
     },
-    before_cluster_update::ROUTING_LABEL,
+    before_cluster_update::{ROUTING_LABEL, cronjob_resource},
     not_found,
 };
 use crate::cratedb::queries;
@@ -36,7 +36,15 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
                 .get("name")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            let api: Api<CronJob> = Api::namespaced(ctx.client.clone(), &ctx.run.namespace);
+            let api_version = cronjob
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("batch/v1");
+            let api: Api<DynamicObject> = Api::namespaced_with(
+                ctx.client.clone(),
+                &ctx.run.namespace,
+                &cronjob_resource(api_version),
+            );
             match api
                 .patch(
                     name,

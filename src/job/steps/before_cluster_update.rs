@@ -3,15 +3,12 @@
 //! to primaries while the restore runs.
 
 use k8s_openapi::{
-    api::{
-        apps::v1::StatefulSet,
-        batch::v1::{CronJob, Job},
-    },
+    api::{apps::v1::StatefulSet, batch::v1::Job},
     jiff::Timestamp,
 };
 use kube::{
     Api, ResourceExt,
-    api::{ListParams, Patch, PatchParams},
+    api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams},
 };
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -34,6 +31,38 @@ pub fn backup_selector(name: &str) -> String {
     format!("app.kubernetes.io/component=backup,app.kubernetes.io/name={name}")
 }
 
+/// CronJobs are `batch/v1` from Kubernetes 1.21 and only `batch/v1beta1` before; an API server
+/// that serves neither has no backup CronJob to suspend.
+pub fn cronjob_resource(api_version: &str) -> ApiResource {
+    let version = api_version.strip_prefix("batch/").unwrap_or("v1");
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("batch", version, "CronJob"),
+        "cronjobs",
+    )
+}
+
+async fn backup_cronjobs(
+    client: &kube::Client,
+    namespace: &str,
+    cluster: &str,
+) -> Result<Option<(ApiResource, DynamicObject)>, StepError> {
+    for api_version in ["batch/v1", "batch/v1beta1"] {
+        let ar = cronjob_resource(api_version);
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+        match api
+            .list(&ListParams::default().labels(&backup_selector(cluster)))
+            .await
+        {
+            Ok(list) => return Ok(list.items.into_iter().next().map(|c| (ar, c))),
+            Err(e) if super::not_found(&e) => {
+                tracing::debug!(api_version, "CronJobs are not served in this version");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(None)
+}
+
 pub fn statefulset_selector(name: &str) -> String {
     format!(
         "app.kubernetes.io/component=cratedb,app.kubernetes.io/managed-by=crate-operator,app.kubernetes.io/name={name},app.kubernetes.io/part-of=cratedb"
@@ -46,21 +75,20 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
 
     // 1. The first backup CronJob of this cluster.
     if result.get("cronjob").is_none() {
-        let cronjobs: Api<CronJob> = Api::namespaced(ctx.client.clone(), &ctx.run.namespace);
-        let list = cronjobs
-            .list(&ListParams::default().labels(&backup_selector(&ctx.run.cluster)))
-            .await?;
-        match list.items.first() {
+        let found = backup_cronjobs(&ctx.client, &ctx.run.namespace, &ctx.run.cluster).await?;
+        match found {
             None => {
                 result["cronjob"] = Value::Null;
                 notes.push("no backup CronJob".to_string());
             }
-            Some(cronjob) => {
+            Some((ar, cronjob)) => {
+                let cronjobs: Api<DynamicObject> =
+                    Api::namespaced_with(ctx.client.clone(), &ctx.run.namespace, &ar);
                 let name = cronjob.name_any();
                 let suspended = cronjob
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.suspend)
+                    .data
+                    .pointer("/spec/suspend")
+                    .and_then(Value::as_bool)
                     .unwrap_or(false);
                 if suspended {
                     notes.push(format!("CronJob {name} was already suspended and stays so"));
@@ -74,7 +102,7 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
                         .await?;
                     notes.push(format!("CronJob {name} suspended"));
                 }
-                result["cronjob"] = json!({"name": name, "suspendedByUs": !suspended});
+                result["cronjob"] = json!({"name": name, "apiVersion": ar.api_version, "suspendedByUs": !suspended});
             }
         }
         remember(ctx, STEP, &result).await?;
