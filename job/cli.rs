@@ -59,8 +59,9 @@ pub struct Cli {
     #[arg(long, env = "CRATEDB_OPERATOR_CLOUD_PROVIDER")]
     pub cloud_provider: Option<String>,
 
-    /// URL of the crate-control sidecar's exec endpoint
-    /// [default: http://crate-control-<name>.<namespace>.svc.cluster.local:5050/exec].
+    /// URL of the crate-control sidecar's exec endpoint [default: http://<crate-host>:5050/exec
+    /// when --crate-host is given, else
+    /// http://crate-control-<name>.<namespace>.svc.cluster.local:5050/exec].
     #[arg(long, env = "CRATEDB_RESTORE_CRATE_CONTROL_URL")]
     pub crate_control_url: Option<String>,
 

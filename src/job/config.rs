@@ -91,16 +91,41 @@ impl JobConfig {
         self.cloud_provider.as_deref() == Some("openshift")
     }
 
+    /// The sidecar's exec URL: given explicitly, else next to an overridden CrateDB host (the
+    /// sidecar runs beside CrateDB), else the cluster's crate-control Service.
     pub fn crate_control_url(&self) -> String {
-        self.crate_control_url.clone().unwrap_or_else(|| {
-            format!(
+        if let Some(url) = &self.crate_control_url {
+            return url.clone();
+        }
+        match &self.crate_host {
+            Some(host) => format!("http://{host}:5050/exec"),
+            None => format!(
                 "http://crate-control-{}.{}.svc.cluster.local:5050/exec",
                 self.name, self.namespace
-            )
-        })
+            ),
+        }
     }
 
     pub fn restore_secret(&self) -> String {
         self.restore_secret_name.replace("{name}", &self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_default_to_the_clusters_services_or_follow_the_host_override() {
+        let mut config = JobConfig::new("ns", "c1", "r1");
+        assert_eq!(config.crate_host(), "crate-discovery-c1.ns");
+        assert_eq!(
+            config.crate_control_url(),
+            "http://crate-control-c1.ns.svc.cluster.local:5050/exec"
+        );
+        config.crate_host = Some("10.0.0.7".into());
+        assert_eq!(config.crate_control_url(), "http://10.0.0.7:5050/exec");
+        config.crate_control_url = Some("http://sidecar:9/exec".into());
+        assert_eq!(config.crate_control_url(), "http://sidecar:9/exec");
     }
 }
