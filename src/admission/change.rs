@@ -36,6 +36,19 @@ pub fn run_id_annotation(object: Option<&DynamicObject>) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// Name and namespace of the object under review (the namespace may only be on the request).
+pub fn object_identity(request: &AdmissionRequest<DynamicObject>) -> Option<(String, String)> {
+    let object = request.object.as_ref()?;
+    let name = object.metadata.name.clone().unwrap_or_default();
+    let namespace = object
+        .metadata
+        .namespace
+        .clone()
+        .or_else(|| request.namespace.clone())
+        .unwrap_or_default();
+    Some((name, namespace))
+}
+
 fn requests_restore(restore_snapshot: &Value) -> bool {
     restore_snapshot
         .get("snapshot")

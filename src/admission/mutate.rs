@@ -7,7 +7,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::core::{DynamicObject, admission::AdmissionRequest};
 use serde_json::{Value, json};
 
-use super::change::{RestoreChange, classify, run_id_annotation};
+use super::change::{RestoreChange, classify, object_identity, run_id_annotation};
 use crate::{
     repository::StorageProvider, resource::RUN_ID_ANNOTATION, restore_type::RestoreType,
     run::RunIdentity, status::Phase,
@@ -30,16 +30,11 @@ pub fn patch_for(
     let RestoreChange::NewRequest { restore_snapshot } = classify(request) else {
         return Patch(Vec::new());
     };
-    let Some(object) = request.object.as_ref() else {
+    let (Some(object), Some((name, namespace))) =
+        (request.object.as_ref(), object_identity(request))
+    else {
         return Patch(Vec::new());
     };
-    let name = object.metadata.name.clone().unwrap_or_default();
-    let namespace = object
-        .metadata
-        .namespace
-        .clone()
-        .or_else(|| request.namespace.clone())
-        .unwrap_or_default();
     if name.is_empty() {
         // Validation denies restores on unnamed (generateName) objects; nothing to stamp.
         return Patch(Vec::new());

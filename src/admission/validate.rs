@@ -10,7 +10,7 @@ use kube::{
 use serde_json::Value;
 
 use super::{
-    change::{RestoreChange, classify, run_id_annotation},
+    change::{RestoreChange, classify, object_identity, run_id_annotation},
     error::AdmissionError,
     lock::{self, Observed},
     secrets,
@@ -52,17 +52,11 @@ impl Validator<'_> {
         let RestoreChange::NewRequest { restore_snapshot } = classify(request) else {
             return Ok(Admitted::default());
         };
-        let object = request
-            .object
-            .as_ref()
-            .expect("a new request always has an object");
-        let name = object.metadata.name.clone().unwrap_or_default();
-        let namespace = object
-            .metadata
-            .namespace
-            .clone()
-            .or_else(|| request.namespace.clone())
-            .unwrap_or_default();
+        let (Some(object), Some((name, namespace))) =
+            (request.object.as_ref(), object_identity(request))
+        else {
+            return Ok(Admitted::default());
+        };
         if name.is_empty() {
             return Err(AdmissionError::InvalidSpec(vec![FieldError::new(
                 "metadata.name",

@@ -123,11 +123,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         RestoreTarget::Tables(tables) => {
             for t in tables {
                 if !in_snapshot.contains(t) {
-                    plan.conflicts.push(format!(
-                        "table {t} is not in snapshot {}; it has: {}",
-                        snapshot.name,
-                        list(&snapshot.tables)
-                    ));
+                    plan.conflicts.push(not_in_snapshot(t, snapshot));
                 }
             }
             tables.clone()
@@ -197,12 +193,8 @@ fn partition_conflicts(
                 .join(", ")
         );
         if !snapshot.tables.contains(&target.table) {
-            plan.conflicts.push(format!(
-                "table {} is not in snapshot {}; it has: {}",
-                target.table,
-                snapshot.name,
-                list(&snapshot.tables)
-            ));
+            plan.conflicts
+                .push(not_in_snapshot(&target.table, snapshot));
             continue;
         }
         let in_snapshot = snapshot
@@ -245,6 +237,14 @@ fn partition_conflicts(
             }
         }
     }
+}
+
+fn not_in_snapshot(table: &TableIdent, snapshot: &SnapshotInfo) -> String {
+    format!(
+        "table {table} is not in snapshot {}; it has: {}",
+        snapshot.name,
+        list(&snapshot.tables)
+    )
 }
 
 fn list(tables: &[TableIdent]) -> String {
