@@ -73,6 +73,10 @@ pub const ALL: &[(&str, Scenario)] = &[
         "the_restore_job_runs_to_success_on_the_real_api_server",
         the_restore_job_runs_to_success_on_the_real_api_server,
     ),
+    (
+        "a_terminated_job_leaves_its_run_for_the_next_pod",
+        a_terminated_job_leaves_its_run_for_the_next_pod,
+    ),
 ];
 
 /// The API server, the webhook and the clients. Fields drop in order: webhook, then cluster.
@@ -1756,5 +1760,145 @@ fn the_restore_job_runs_to_success_on_the_real_api_server(env: &Env) {
             .count(),
         1
     );
+    env.rt.block_on(sim.shutdown());
+}
+
+/// SIGTERM to the real Job binary in the middle of a restore: it exits 4 and leaves the run for
+/// the next pod, which adopts the running RESTORE instead of sending a second one.
+fn a_terminated_job_leaves_its_run_for_the_next_pod(env: &Env) {
+    const NAME: &str = "sigterm";
+    let ns = NS_PLAIN;
+    let password = "Sys-Pw-sigterm";
+    let token = "Sidecar-Token-sigterm";
+    let sim = env.rt.block_on(async {
+        cratedb_sim::Simulator::builder()
+            .user("system", password)
+            .sidecar_token(token)
+            .storage(
+                cratedb_sim::Storage::s3(
+                    "backups",
+                    "clusters/prod",
+                    "AKIAEXAMPLEEXAMPLE",
+                    SECRET_VALUE,
+                )
+                .snapshot(
+                    cratedb_sim::SnapshotDef::new("snap-term")
+                        .version("5.6.0")
+                        .table(
+                            cratedb_sim::TableDef::new("doc", "events")
+                                .shards(1)
+                                .bytes_per_shard(1_000),
+                        ),
+                ),
+            )
+            .start()
+            .await
+            .expect("simulator")
+    });
+    let secret = |name: &str, key: &str, value: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns},
+               "stringData": {key: value}})
+    };
+    env.kubectl
+        .apply(&[
+            restore_secret(&format!("restore-from-backup-{NAME}"), ns),
+            secret(&format!("user-system-{NAME}"), "password", password),
+            secret(&format!("crate-control-{NAME}"), "token", token),
+            cratedb(NAME, ns, None),
+        ])
+        .ok();
+    env.apply(&cratedb(
+        NAME,
+        ns,
+        Some(aws_restore(
+            &format!("restore-from-backup-{NAME}"),
+            "snap-term",
+        )),
+    ))
+    .ok();
+    let job = env
+        .jobs_of(ns, NAME)
+        .pop()
+        .expect("the webhook created the Job");
+    let args: Vec<String> =
+        serde_json::from_value(job["spec"]["template"]["spec"]["containers"][0]["args"].clone())
+            .unwrap();
+    let kubeconfig = env
+        .cluster
+        .token_kubeconfig("restore-job-sigterm", &env.kubectl.token_for(ns, JOB_SA));
+    let job_command = |poll: &str| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cratedb-restore-job"));
+        cmd.args(&args)
+            .args([
+                "--crate-host",
+                "127.0.0.1",
+                "--crate-port",
+                &sim.pg_addr().port().to_string(),
+            ])
+            .args([
+                "--crate-control-url",
+                &format!("{}/exec", sim.sidecar_url()),
+                "--poll-interval",
+                poll,
+            ])
+            .env("CRATEDB_OPERATOR_CLOUD_PROVIDER", "openshift")
+            .env("KUBECONFIG", &kubeconfig)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    };
+
+    // First pod: polls slowly, so it is waiting for the restore when SIGTERM arrives.
+    let mut first = job_command("30")
+        .spawn()
+        .expect("start cratedb-restore-job");
+    wait_until(
+        "the first pod waits for the restore",
+        Duration::from_secs(30),
+        || {
+            let cr = env.get("cratedb", ns, NAME);
+            (cr["status"]["restore"]["steps"]["await_restore"]["state"] == "Running").then_some(())
+        },
+    );
+    std::process::Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    let status = first.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(4),
+        "SIGTERM exits 4 (the run is left for the next pod)"
+    );
+    let midway = env.get("cratedb", ns, NAME);
+    assert_eq!(
+        midway["status"]["restore"]["phase"], "Running",
+        "{midway:#}"
+    );
+    assert_eq!(
+        midway["spec"]["cluster"]["restoreSnapshot"]["snapshot"], "snap-term",
+        "not reset"
+    );
+    assert_eq!(
+        sim.restores_in_progress().len(),
+        1,
+        "CrateDB keeps restoring"
+    );
+
+    // Second pod: same arguments; it resumes, adopts and finishes.
+    let second = job_command("0.05").status().unwrap();
+    assert_eq!(second.code(), Some(0));
+    let cr = env.get("cratedb", ns, NAME);
+    assert_eq!(cr["status"]["restore"]["phase"], "Succeeded", "{cr:#}");
+    assert_eq!(
+        cr["status"]["restore"]["steps"]["restore_backup_data"]["attempts"],
+        1
+    );
+    let restores = sim
+        .statement_texts()
+        .into_iter()
+        .filter(|s| s.starts_with("RESTORE SNAPSHOT"))
+        .count();
+    assert_eq!(restores, 1, "RESTORE issued once");
     env.rt.block_on(sim.shutdown());
 }
