@@ -598,3 +598,119 @@ async fn jwt_authentication_is_restored_for_existing_users() {
         .unwrap();
     assert!(admin.jwt.is_some());
 }
+
+#[tokio::test]
+async fn a_running_snapshot_is_waited_for_before_anything_changes() {
+    let h = Harness::start(
+        sim_builder().storage(s3().snapshot(snapshot())),
+        Cluster::default(),
+    )
+    .await;
+    let id = h
+        .sim
+        .seed_job("CREATE SNAPSHOT \"backups\".\"nightly\" ALL");
+    let finish_snapshot = async {
+        // Let the run see the snapshot a few times, then let it end.
+        while !h
+            .logs
+            .text()
+            .contains("A snapshot is currently in progress")
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        assert!(h.sim.remove_job(&id));
+    };
+    let (exit, ()) = tokio::join!(h.run(), finish_snapshot);
+    assert_eq!(exit, ExitStatus::Done, "{}", h.logs.text());
+    let waits = h
+        .statements()
+        .iter()
+        .filter(|s| s.contains("LIKE '%CREATE SNAPSHOT%'"))
+        .count();
+    assert!(
+        waits >= 2,
+        "polled sys.jobs while the snapshot ran: {waits}"
+    );
+    // The restore started only after the snapshot had finished.
+    let statements = h.statements();
+    let last_wait = statements
+        .iter()
+        .rposition(|s| s.contains("LIKE '%CREATE SNAPSHOT%'"))
+        .unwrap();
+    let restore = statements
+        .iter()
+        .position(|s| s.starts_with("RESTORE SNAPSHOT"))
+        .unwrap();
+    assert!(last_wait < restore);
+    assert!(
+        h.sink.received().iter().all(|r| r.body["event"] != "delay"),
+        "no delay notification for a CrateDB-side snapshot"
+    );
+}
+
+#[tokio::test]
+async fn an_active_backup_job_is_waited_for_with_one_delay_notification() {
+    use k8s_openapi::api::batch::v1::Job;
+    use kube::{
+        Api,
+        api::{Patch, PatchParams, PostParams},
+    };
+    let h = Harness::start(
+        sim_builder().storage(s3().snapshot(snapshot())),
+        Cluster::default(),
+    )
+    .await;
+    let jobs: Api<Job> = Api::namespaced(h.client.clone(), "dbs");
+    let backup: Job = serde_json::from_value(json!({
+        "metadata": {"name": "create-snapshot-my-cluster-29000000", "namespace": "dbs",
+                     "labels": {"app.kubernetes.io/component": "backup", "app.kubernetes.io/name": "my-cluster"}},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "b", "image": "b"}]}}},
+        "status": {"active": 1}
+    }))
+    .unwrap();
+    jobs.create(&PostParams::default(), &backup).await.unwrap();
+    let finish_backup = async {
+        while !h
+            .logs
+            .text()
+            .contains("A snapshot k8s job is currently running")
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        jobs.patch_status(
+            "create-snapshot-my-cluster-29000000",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"active": null, "succeeded": 1}})),
+        )
+        .await
+        .unwrap();
+    };
+    let (exit, ()) = tokio::join!(h.run(), finish_backup);
+    assert_eq!(exit, ExitStatus::Done, "{}", h.logs.text());
+    let delays: Vec<_> = h
+        .sink
+        .received()
+        .into_iter()
+        .filter(|r| r.body["event"] == "delay")
+        .collect();
+    assert_eq!(
+        delays.len(),
+        1,
+        "the delay is announced once, however long the wait"
+    );
+    assert_eq!(delays[0].body["status"], "temporary_failure");
+    assert_eq!(
+        delays[0].body["temporary_failure_data"],
+        json!({"reason": "A snapshot is in progress"})
+    );
+    // The CronJob was suspended first, so no new backup starts while we wait.
+    // (The test's own creation of the backup Job comes first.)
+    let calls = calls(&h);
+    assert_eq!(calls[0], "create Job create-snapshot-my-cluster-29000000");
+    assert!(
+        calls[1].starts_with("patch create-snapshot-my-cluster {\"spec\":{\"suspend\":true}}"),
+        "{calls:?}"
+    );
+}
