@@ -54,6 +54,21 @@ pub struct Cli {
     #[arg(long, env = "CRATEDB_RESTORE_CRATE_PORT", default_value_t = 5432)]
     pub crate_port: u16,
 
+    /// TLS on the PostgreSQL wire: disable, prefer (TLS when CrateDB offers it, as libpq's
+    /// default) or require.
+    #[arg(
+        long,
+        env = "CRATEDB_RESTORE_CRATE_SSLMODE",
+        value_enum,
+        default_value = "prefer"
+    )]
+    pub crate_sslmode: cratedb_restore::cratedb::tls::SslMode,
+
+    /// PEM CA that must have signed CrateDB's certificate (chain and host name are then
+    /// verified). Without it, TLS encrypts but does not authenticate the server.
+    #[arg(long, env = "CRATEDB_RESTORE_CRATE_CA_FILE")]
+    pub crate_ca_file: Option<std::path::PathBuf>,
+
     /// Cloud provider; `openshift` sends superuser SQL to the crate-control sidecar instead of
     /// running `crash` in the CrateDB pod.
     #[arg(long, env = "CRATEDB_OPERATOR_CLOUD_PROVIDER")]
@@ -167,6 +182,8 @@ impl Cli {
         let mut config = JobConfig::new(&self.namespace, &self.name, &self.run_id);
         config.crate_host = self.crate_host;
         config.crate_port = self.crate_port;
+        config.crate_ssl_mode = self.crate_sslmode;
+        config.crate_ca_file = self.crate_ca_file;
         config.cloud_provider = self.cloud_provider;
         config.crate_control_url = self.crate_control_url;
         config.restore_timeout = Duration::from_secs(self.restore_timeout);

@@ -593,3 +593,25 @@ async fn a_users_restore_locks_out_system_until_its_password_is_reset() {
         "the cluster's own password is back"
     );
 }
+
+#[tokio::test]
+async fn tls_required_but_not_offered_fails_clearly_and_prefer_falls_back() {
+    use cratedb_restore::cratedb::tls::SslMode;
+    // The simulator offers no TLS: `prefer` (the default, used by every other test) goes plain.
+    let h = Harness::start(
+        sim_builder().storage(s3().snapshot(snapshot())),
+        Cluster::default(),
+    )
+    .await;
+    let mut config = h.config.clone();
+    config.crate_ssl_mode = SslMode::Require;
+    let exit = cratedb_restore::job::run(config, h.client.clone()).await;
+    assert_eq!(exit, ExitStatus::Failed);
+    let status = h.status().await;
+    let message = status["steps"]["preflight"]["message"].as_str().unwrap();
+    assert!(message.contains("server does not support TLS"), "{message}");
+    assert!(
+        h.statements().is_empty(),
+        "no statement went out unencrypted"
+    );
+}

@@ -6,6 +6,7 @@ pub mod crash;
 pub mod pg;
 pub mod queries;
 pub mod superuser;
+pub mod tls;
 
 use serde_json::Value;
 

@@ -21,6 +21,9 @@ pub struct PgEndpoint {
     pub schema: String,
     pub connect_timeout: Duration,
     pub statement_timeout: Duration,
+    pub ssl_mode: super::tls::SslMode,
+    /// TLS client configuration for `prefer` and `require`.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl std::fmt::Debug for PgEndpoint {
@@ -30,6 +33,7 @@ impl std::fmt::Debug for PgEndpoint {
             .field("port", &self.port)
             .field("user", &self.user)
             .field("schema", &self.schema)
+            .field("ssl_mode", &self.ssl_mode)
             .finish_non_exhaustive()
     }
 }
@@ -60,14 +64,30 @@ impl Pg {
             .password(self.endpoint.password.expose_secret())
             .dbname(&self.endpoint.schema)
             .application_name("cratedb-restore-job")
-            .connect_timeout(self.endpoint.connect_timeout);
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| self.classify(e))?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            .connect_timeout(self.endpoint.connect_timeout)
+            .ssl_mode(self.endpoint.ssl_mode.postgres());
+        let closed = |result: Result<(), tokio_postgres::Error>| {
+            if let Err(error) = result {
                 tracing::debug!(%error, "CrateDB connection closed");
             }
-        });
-        Ok(client)
+        };
+        match (&self.endpoint.tls, self.endpoint.ssl_mode) {
+            (Some(tls), mode) if mode != super::tls::SslMode::Disable => {
+                let connector = tokio_postgres_rustls::MakeRustlsConnect::new((**tls).clone());
+                let (client, connection) = config
+                    .connect(connector)
+                    .await
+                    .map_err(|e| self.classify(e))?;
+                tokio::spawn(async move { closed(connection.await) });
+                Ok(client)
+            }
+            _ => {
+                let (client, connection) =
+                    config.connect(NoTls).await.map_err(|e| self.classify(e))?;
+                tokio::spawn(async move { closed(connection.await) });
+                Ok(client)
+            }
+        }
     }
 
     /// Runs one statement with text parameters and returns its rows as JSON.
@@ -148,9 +168,17 @@ impl Pg {
                 message: db.message().to_string(),
             };
         }
+        // tokio-postgres keeps the cause (refused, reset, TLS) in the source chain.
+        let mut detail = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            detail.push_str(": ");
+            detail.push_str(&cause.to_string());
+            source = cause.source();
+        }
         SqlError::Connection {
             target: self.target(),
-            detail: error.to_string(),
+            detail,
         }
     }
 }

@@ -20,6 +20,10 @@ pub struct JobConfig {
     /// PostgreSQL host; `crate-discovery-{name}.{namespace}` when unset.
     pub crate_host: Option<String>,
     pub crate_port: u16,
+    /// TLS on the PostgreSQL wire (libpq's sslmode meanings).
+    pub crate_ssl_mode: crate::cratedb::tls::SslMode,
+    /// CA that must have signed CrateDB's certificate; without it TLS encrypts only.
+    pub crate_ca_file: Option<std::path::PathBuf>,
     /// `openshift` selects the crate-control sidecar for superuser SQL.
     pub cloud_provider: Option<String>,
     /// The sidecar's exec URL; derived from the cluster name when unset.
@@ -58,6 +62,8 @@ impl JobConfig {
             run_id: run_id.into(),
             crate_host: None,
             crate_port: 5432,
+            crate_ssl_mode: crate::cratedb::tls::SslMode::default(),
+            crate_ca_file: None,
             cloud_provider: None,
             crate_control_url: None,
             restore_timeout: Duration::from_secs(86_400),

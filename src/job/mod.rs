@@ -213,6 +213,13 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
             return ExitStatus::Retry;
         }
     };
+    let tls = match crate::cratedb::tls::client_config(config.crate_ca_file.as_deref()) {
+        Ok(tls) => std::sync::Arc::new(tls),
+        Err(error) => {
+            tracing::error!(%error, "TLS to CrateDB cannot be set up");
+            return ExitStatus::Usage;
+        }
+    };
     let db = Pg::new(PgEndpoint {
         host: config.crate_host(),
         port: config.crate_port,
@@ -221,6 +228,8 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         schema: "doc".into(),
         connect_timeout: Duration::from_secs(10),
         statement_timeout: config.sql_timeout,
+        ssl_mode: config.crate_ssl_mode,
+        tls: Some(tls),
     });
     let superuser = if config.uses_sidecar() {
         let token = read_secret_value(&secrets, &format!("crate-control-{}", run.cluster), "token")
