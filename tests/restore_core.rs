@@ -615,3 +615,64 @@ async fn tls_required_but_not_offered_fails_clearly_and_prefer_falls_back() {
         "no statement went out unencrypted"
     );
 }
+
+#[tokio::test]
+async fn a_tls_speaking_cratedb_is_spoken_to_encrypted_and_verified_with_a_ca() {
+    use cratedb_restore::{cratedb::tls::SslMode, webhook::tls::self_signed};
+    use cratedb_sim::Frontend;
+    let server = self_signed(&["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("crate-ca.pem");
+    std::fs::write(&ca, &server.cert_pem).unwrap();
+    let wrong_ca = dir.path().join("other-ca.pem");
+    std::fs::write(
+        &wrong_ca,
+        self_signed(&["127.0.0.1".into()]).unwrap().cert_pem,
+    )
+    .unwrap();
+
+    // Default (prefer): encrypted because CrateDB offers TLS.
+    let h = Harness::start(
+        sim_builder()
+            .tls(server.cert_pem.clone(), server.key_pem.clone())
+            .storage(s3().snapshot(snapshot())),
+        Cluster::default(),
+    )
+    .await;
+    assert_succeeded(&h, h.run().await).await;
+    let pg: Vec<_> = h
+        .sim
+        .statements()
+        .into_iter()
+        .filter(|s| matches!(s.frontend, Frontend::PgWire | Frontend::PgWireTls))
+        .collect();
+    assert!(!pg.is_empty());
+    assert!(
+        pg.iter().all(|s| s.frontend == Frontend::PgWireTls),
+        "every statement went over TLS"
+    );
+
+    // Verified against the right CA: works; against another CA: refused before any statement.
+    for (ca_file, ok) in [(ca, true), (wrong_ca, false)] {
+        let h = Harness::start(
+            sim_builder()
+                .tls(server.cert_pem.clone(), server.key_pem.clone())
+                .storage(s3().snapshot(snapshot())),
+            Cluster::default(),
+        )
+        .await;
+        let mut config = h.config.clone();
+        config.crate_ssl_mode = SslMode::Require;
+        config.crate_ca_file = Some(ca_file);
+        let exit = cratedb_restore::job::run(config, h.client.clone()).await;
+        if ok {
+            assert_eq!(exit, ExitStatus::Done, "{}", h.logs.text());
+        } else {
+            assert_eq!(exit, ExitStatus::Failed);
+            let status = h.status().await;
+            let message = status["steps"]["preflight"]["message"].as_str().unwrap();
+            assert!(message.contains("invalid peer certificate"), "{message}");
+            assert!(h.statements().is_empty());
+        }
+    }
+}

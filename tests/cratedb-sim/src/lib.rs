@@ -2,7 +2,7 @@
 //!
 //! One in-memory CrateDB cluster state served by two front-ends:
 //!
-//! * the **PostgreSQL wire protocol** (via `pgwire`): simple and extended
+//! * the **PostgreSQL wire protocol** (via `pgwire`, optionally inside TLS): simple and extended
 //!   query protocol, cleartext password authentication against the simulated
 //!   `sys.users`, the startup `database` parameter as the session's default
 //!   schema (CrateDB behaviour; `doc` when absent), result columns described
@@ -91,7 +91,8 @@
 //! * Privilege checks, except `ALTER USER`: only a superuser may alter other
 //!   users; a regular user may alter only itself (CrateDB also allows users
 //!   with the `AL` privilege). Users without a password cannot log in over
-//!   PostgreSQL wire (no host-based `trust` rules); TLS is not offered.
+//!   PostgreSQL wire (no host-based `trust` rules). TLS is offered only when configured
+//!   (`SimulatorBuilder::tls`), never required (no `ssl = on` HBA rule).
 //! * `CREATE SNAPSHOT`, `DROP SNAPSHOT`, rename options of `RESTORE`,
 //!   repository types other than `s3`, `azure`, `fs`, real disk watermarks,
 //!   shard allocation across several nodes (all shards live on the first

@@ -551,6 +551,8 @@ impl Default for ProgressMode {
 pub enum Frontend {
     /// PostgreSQL wire protocol.
     PgWire,
+    /// PostgreSQL wire protocol inside TLS (see [`crate::SimulatorBuilder::tls`]).
+    PgWireTls,
     /// crate-control sidecar (`POST /exec`).
     Sidecar,
     /// [`crate::SimulatorHandle::execute_as_superuser`] (crash in the pod).

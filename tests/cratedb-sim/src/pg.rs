@@ -81,7 +81,11 @@ fn sql_error_to_pg(e: &SqlError) -> PgWireError {
 fn session_of<C: ClientInfo + ?Sized>(client: &C) -> Session {
     let md = client.metadata();
     Session {
-        frontend: Frontend::PgWire,
+        frontend: if client.is_secure() {
+            Frontend::PgWireTls
+        } else {
+            Frontend::PgWire
+        },
         user: md.get(METADATA_USER).cloned().unwrap_or_default(),
         schema: md
             .get(METADATA_DATABASE)
@@ -390,6 +394,7 @@ pub async fn serve(
     engine: Arc<Engine>,
     registry: Arc<ConnRegistry>,
     mut shutdown: watch::Receiver<bool>,
+    tls: Option<pgwire::tokio::TlsAcceptor>,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -424,6 +429,7 @@ pub async fn serve(
         };
         let registry = registry.clone();
         let mut shutdown = shutdown.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             // A duplicate of the socket lets a fault knob close it with RST
             // (SO_LINGER 0) like a reset connection; normal closes stay graceful.
@@ -440,7 +446,7 @@ pub async fn serve(
             };
             let id = registry.register(kill.clone());
             let killed = tokio::select! {
-                r = pgwire::tokio::process_socket(socket, None, handlers) => {
+                r = pgwire::tokio::process_socket(socket, tls, handlers) => {
                     if let Err(e) = r {
                         tracing::debug!(error = %e, "pg connection ended with error");
                     }

@@ -28,6 +28,7 @@ impl Simulator {
             config: SimConfig::default(),
             pg_listen: "127.0.0.1:0".into(),
             http_listen: "127.0.0.1:0".into(),
+            tls: None,
         }
     }
 }
@@ -38,6 +39,7 @@ pub struct SimulatorBuilder {
     config: SimConfig,
     pg_listen: String,
     http_listen: String,
+    tls: Option<(String, String)>,
 }
 
 impl SimulatorBuilder {
@@ -124,6 +126,13 @@ impl SimulatorBuilder {
         self
     }
     /// Sidecar HTTP listen address (default `127.0.0.1:0`).
+    /// Offer TLS on the PostgreSQL port (SSLRequest answered `S`) with this PEM certificate
+    /// chain and key; statements over it are logged as [`Frontend::PgWireTls`].
+    pub fn tls(mut self, cert_pem: impl Into<String>, key_pem: impl Into<String>) -> Self {
+        self.tls = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+
     pub fn http_listen(mut self, addr: impl Into<String>) -> Self {
         self.http_listen = addr.into();
         self
@@ -156,6 +165,11 @@ impl SimulatorBuilder {
             addr: self.http_listen.clone(),
             source,
         })?;
+        let tls = self
+            .tls
+            .as_ref()
+            .map(|(cert, key)| tls_acceptor(cert, key))
+            .transpose()?;
         let (tx, rx) = watch::channel(false);
         let registry = Arc::new(ConnRegistry::default());
         let tasks = vec![
@@ -164,6 +178,7 @@ impl SimulatorBuilder {
                 engine.clone(),
                 registry.clone(),
                 rx.clone(),
+                tls,
             )),
             tokio::spawn(crate::sidecar::serve(http, engine.clone(), rx)),
         ];
@@ -568,4 +583,22 @@ impl std::fmt::Debug for SimulatorHandle {
             .field("http_addr", &self.http_addr)
             .finish()
     }
+}
+
+fn tls_acceptor(cert_pem: &str, key_pem: &str) -> Result<pgwire::tokio::TlsAcceptor, SimError> {
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let bad = |e: String| SimError::Config(format!("TLS certificate or key: {e}"));
+    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| bad(e.to_string()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| bad(e.to_string()))?;
+    Ok(pgwire::tokio::TlsAcceptor::from(Arc::new(config)))
 }
