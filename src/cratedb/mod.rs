@@ -2,6 +2,7 @@
 //! (`crash` in the CrateDB pod, or the crate-control sidecar on OpenShift) for the statements
 //! `system` may not run or cannot run while its password is being restored (SPEC A9, B§4.0).
 
+pub mod catalog;
 pub mod crash;
 pub mod pg;
 pub mod queries;

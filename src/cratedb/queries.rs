@@ -9,11 +9,18 @@ use crate::sql::{TableIdent, quote_ident, quote_literal};
 pub const SERVER_VERSIONS: &str = "SELECT version['number'] FROM sys.nodes";
 pub const REPOSITORY_EXISTS: &str = "SELECT name FROM sys.repositories WHERE name = $1";
 pub const SNAPSHOT: &str = "SELECT name, version, state, tables, table_partitions FROM sys.snapshots WHERE repository = $1 AND name = $2 LIMIT 1";
+/// The same without `table_partitions`, for servers (and simulators) that lack the column.
+pub const SNAPSHOT_BASIC: &str = "SELECT name, version, state, tables FROM sys.snapshots WHERE repository = $1 AND name = $2 LIMIT 1";
 pub const RELATIONS: &str = "SELECT table_schema, table_name, table_type, closed, partitioned_by FROM information_schema.tables";
+/// The same without `closed` and `partitioned_by`.
+pub const RELATIONS_BASIC: &str =
+    "SELECT table_schema, table_name, table_type FROM information_schema.tables";
 pub const PARTITIONS: &str = "SELECT table_schema, table_name, partition_ident, \"values\", closed FROM information_schema.table_partitions";
+/// The same without `closed`.
+pub const PARTITIONS_BASIC: &str = "SELECT table_schema, table_name, partition_ident, \"values\" FROM information_schema.table_partitions";
 pub const CLUSTER_SETTINGS: &str = "SELECT settings FROM sys.cluster";
-pub const PRIMARY_SHARDS: &str = "SELECT schema_name, table_name, partition_ident, id, state, recovery['size']['used'], recovery['size']['recovered'] FROM sys.shards WHERE \"primary\" = true";
-pub const UNASSIGNED_PRIMARIES: &str = "SELECT table_schema, table_name, partition_ident, shard_id, current_state, explanation FROM sys.allocations WHERE \"primary\" = true";
+pub const PRIMARY_SHARDS: &str = "SELECT schema_name, table_name, partition_ident, id, state, recovery['size']['used'], recovery['size']['recovered'] FROM sys.shards WHERE primary = true";
+pub const UNASSIGNED_PRIMARIES: &str = "SELECT table_schema, table_name, partition_ident, shard_id, current_state, explanation FROM sys.allocations WHERE primary = true";
 pub const USER_EXISTS: &str = "SELECT name FROM sys.users WHERE name = $1";
 pub const ADMIN_GRANTEE: &str =
     "SELECT grantee FROM sys.privileges WHERE grantor = 'system' AND grantee <> 'gc_admin' LIMIT 1";
@@ -32,22 +39,75 @@ pub fn running_restore(repository: &str, snapshot: &str) -> String {
     )
 }
 
+/// The same by snapshot name only, where `sys.snapshot_restore` has no `repository` column.
+pub fn running_restore_by_name(snapshot: &str) -> String {
+    format!(
+        "SELECT id, state FROM sys.snapshot_restore WHERE name = {}",
+        quote_literal(snapshot)
+    )
+}
+
+/// Whether CrateDB refused a statement for naming a column it does not have.
+pub fn is_unknown_column(error: &super::SqlError) -> bool {
+    match error {
+        super::SqlError::Sql { code, message } => {
+            code == "42703"
+                || message.contains("ColumnUnknownException")
+                || (message.contains("Column") && message.contains("unknown"))
+        }
+        _ => false,
+    }
+}
+
 /// `CREATE SNAPSHOT` statements running in CrateDB (B§4.1); `jobs_table` is configurable
 /// (`CRATEDB_OPERATOR_JOBS_TABLE`).
 pub fn snapshots_in_progress(jobs_table: &TableIdent) -> String {
     format!(
         "SELECT stmt FROM {} WHERE stmt LIKE '%CREATE SNAPSHOT%' AND stmt NOT LIKE {}",
-        jobs_table.quoted(),
+        jobs_table.sql(),
         quote_literal(&format!("%{}%", jobs_table.dotted()))
     )
 }
 
-pub fn set_global(persistence: &str, setting: &str) -> String {
-    format!("SET GLOBAL {persistence} {} = $1", quote_ident(setting))
+/// A cluster setting's name as CrateDB writes it: dotted, unquoted. Only this product's own
+/// constants are passed here, never user input.
+fn setting_name(setting: &str) -> &str {
+    debug_assert!(
+        setting
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_'),
+        "{setting}"
+    );
+    setting
+}
+
+/// A setting value as one literal: numbers and booleans as they are, anything else as an
+/// escaped string (values come from this product or from the cluster's own settings).
+fn setting_value(value: &str) -> String {
+    let numeric = !value.is_empty()
+        && value
+            .strip_prefix('-')
+            .unwrap_or(value)
+            .bytes()
+            .all(|b| b.is_ascii_digit());
+    if numeric || value == "true" || value == "false" {
+        value.to_string()
+    } else {
+        quote_literal(value)
+    }
+}
+
+/// `SET GLOBAL PERSISTENT indices.recovery.max_bytes_per_sec = '200mb'`, in the reference's form.
+pub fn set_global(persistence: &str, setting: &str, value: &str) -> String {
+    format!(
+        "SET GLOBAL {persistence} {} = {}",
+        setting_name(setting),
+        setting_value(value)
+    )
 }
 
 pub fn reset_global(setting: &str) -> String {
-    format!("RESET GLOBAL {}", quote_ident(setting))
+    format!("RESET GLOBAL {}", setting_name(setting))
 }
 
 /// `ALTER USER "u" SET (password = '...')`: carries a secret, so it is never logged.
@@ -354,7 +414,7 @@ mod tests {
         );
         assert_eq!(
             snapshots_in_progress(&TableIdent::new("sys", "jobs")),
-            r#"SELECT stmt FROM "sys"."jobs" WHERE stmt LIKE '%CREATE SNAPSHOT%' AND stmt NOT LIKE '%sys.jobs%'"#
+            r#"SELECT stmt FROM sys.jobs WHERE stmt LIKE '%CREATE SNAPSHOT%' AND stmt NOT LIKE '%sys.jobs%'"#
         );
         assert_eq!(
             alter_password("system", r"p'w\x"),
@@ -372,12 +432,28 @@ mod tests {
             r#"ALTER TABLE "gc"."alembic_version" RENAME TO "alembic_version_temp""#
         );
         assert_eq!(
-            set_global("PERSISTENT", "indices.recovery.max_bytes_per_sec"),
-            r#"SET GLOBAL PERSISTENT "indices.recovery.max_bytes_per_sec" = $1"#
+            set_global("PERSISTENT", "indices.recovery.max_bytes_per_sec", "200mb"),
+            "SET GLOBAL PERSISTENT indices.recovery.max_bytes_per_sec = '200mb'"
+        );
+        assert_eq!(
+            set_global(
+                "PERSISTENT",
+                "cluster.routing.allocation.cluster_concurrent_rebalance",
+                "6"
+            ),
+            "SET GLOBAL PERSISTENT cluster.routing.allocation.cluster_concurrent_rebalance = 6"
+        );
+        assert_eq!(
+            set_global(
+                "TRANSIENT",
+                "cluster.routing.allocation.enable",
+                "prim'aries"
+            ),
+            "SET GLOBAL TRANSIENT cluster.routing.allocation.enable = 'prim''aries'"
         );
         assert_eq!(
             reset_global("cluster.routing.allocation.enable"),
-            r#"RESET GLOBAL "cluster.routing.allocation.enable""#
+            "RESET GLOBAL cluster.routing.allocation.enable"
         );
         assert_eq!(drop_repository("r\"1"), r#"DROP REPOSITORY "r""1""#);
     }

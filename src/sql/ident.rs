@@ -91,6 +91,16 @@ impl TableIdent {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.table))
     }
 
+    /// Like [`Self::quoted`], but a part that is a plain lower-case name stays unquoted
+    /// (`sys.jobs`), as people write it; anything else is quoted.
+    pub fn sql(&self) -> String {
+        format!(
+            "{}.{}",
+            quote_ident_if_needed(&self.schema),
+            quote_ident_if_needed(&self.table)
+        )
+    }
+
     /// `schema.table`, the form CrateDB uses in `sys.snapshots.tables` and in messages.
     pub fn dotted(&self) -> String {
         format!("{}.{}", self.schema, self.table)
@@ -154,6 +164,20 @@ fn parse_part(input: &str, split_unquoted: bool) -> Result<(String, Option<&str>
             return Err(IdentError::StrayQuote);
         }
         Ok((part.trim().to_string(), rest))
+    }
+}
+
+/// Leaves `[a-z_][a-z0-9_]*` as it is and quotes everything else.
+pub fn quote_ident_if_needed(name: &str) -> String {
+    let plain = name
+        .bytes()
+        .enumerate()
+        .all(|(i, b)| b.is_ascii_lowercase() || b == b'_' || (i > 0 && b.is_ascii_digit()))
+        && !name.is_empty();
+    if plain {
+        name.to_string()
+    } else {
+        quote_ident(name)
     }
 }
 
@@ -252,6 +276,18 @@ mod tests {
             parse_single_ident("x\u{7}"),
             Err(IdentError::ControlCharacter)
         );
+    }
+
+    #[test]
+    fn plain_names_stay_unquoted_only_when_safe() {
+        assert_eq!(TableIdent::new("sys", "jobs").sql(), "sys.jobs");
+        assert_eq!(
+            TableIdent::new("test", "test_sys_jobs").sql(),
+            "test.test_sys_jobs"
+        );
+        assert_eq!(TableIdent::new("Sys", "jobs 2").sql(), r#""Sys"."jobs 2""#);
+        assert_eq!(quote_ident_if_needed("1abc"), r#""1abc""#);
+        assert_eq!(quote_ident_if_needed(""), r#""""#);
     }
 
     #[test]

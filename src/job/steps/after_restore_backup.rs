@@ -55,7 +55,7 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         ] {
             if let Err(e) = ctx
                 .db
-                .query(&queries::set_global("PERSISTENT", setting), &[value])
+                .query(&queries::set_global("PERSISTENT", setting, value), &[])
                 .await
             {
                 ok = false;

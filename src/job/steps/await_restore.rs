@@ -16,7 +16,10 @@ use super::{
     },
     plan,
 };
-use crate::{cratedb::queries, sql::TableIdent};
+use crate::{
+    cratedb::{catalog, queries},
+    sql::TableIdent,
+};
 
 /// Consecutive failed polls tolerated before the step hands a transient error to the engine.
 const MAX_POLL_FAILURES: u32 = 5;
@@ -31,7 +34,6 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         }
     }
     let repository = ctx.run.repository();
-    let query = queries::running_restore(&repository, &ctx.request.snapshot);
     let mut previous: Option<(Progress, Instant)> = None;
     let mut last_notified: Option<Instant> = None;
     let mut failures = 0;
@@ -51,7 +53,9 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         }
         polls += 1;
         let poll = async {
-            let running = queries::restore_rows(&ctx.superuser.execute(&query).await?);
+            let running =
+                catalog::running_restores(&ctx.superuser, &repository, &ctx.request.snapshot)
+                    .await?;
             let shards = queries::shards(&ctx.superuser.execute(queries::PRIMARY_SHARDS).await?);
             Ok::<_, crate::cratedb::SqlError>((running, shards))
         };

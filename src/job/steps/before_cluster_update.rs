@@ -203,8 +203,12 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
             Err(error) => tracing::warn!(%error, "could not list the cluster's StatefulSets"),
         }
         for persistence in ["TRANSIENT", "PERSISTENT"] {
-            let statement = queries::set_global(persistence, "cluster.routing.allocation.enable");
-            if let Err(error) = ctx.db.query(&statement, &["primaries"]).await {
+            let statement = queries::set_global(
+                persistence,
+                "cluster.routing.allocation.enable",
+                "primaries",
+            );
+            if let Err(error) = ctx.db.query(&statement, &[]).await {
                 if error.is_transient() {
                     return Err(error.into());
                 }

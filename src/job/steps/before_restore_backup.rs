@@ -84,7 +84,7 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         (MAX_BYTES_PER_SEC, RESTORE_MAX_BYTES_PER_SEC),
     ] {
         ctx.db
-            .query(&queries::set_global("PERSISTENT", setting), &[value])
+            .query(&queries::set_global("PERSISTENT", setting, value), &[])
             .await
             .map_err(|e| StepError::from(e).context(&format!("cannot set {setting}")))?;
     }

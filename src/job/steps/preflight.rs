@@ -8,7 +8,7 @@ use super::super::{
     plan::{PlanInput, plan},
 };
 use crate::{
-    cratedb::{SqlError, queries},
+    cratedb::{SqlError, catalog, queries},
     repository::{create_repository_statement, fixed_repository_parameters},
 };
 
@@ -32,25 +32,24 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
 
     let repository = ctx.run.repository();
     let snapshot = ctx.request.snapshot.clone();
-    let info = ctx
-        .db
-        .query_with_timeout(
-            queries::SNAPSHOT,
-            &[&repository, &snapshot],
-            ctx.config.snapshot_query_timeout,
-        )
-        .await
-        .map_err(|e| match e {
-            e if e.is_transient() => StepError::from(e),
-            e => StepError::permanent(format!("Snapshots could not be fetched: {e}")),
-        })?;
-    let Some(info) = queries::snapshot_info(&info) else {
+    let info = catalog::snapshot(
+        &ctx.db,
+        &repository,
+        &snapshot,
+        ctx.config.snapshot_query_timeout,
+    )
+    .await
+    .map_err(|e| match e {
+        e if e.is_transient() => StepError::from(e),
+        e => StepError::permanent(format!("Snapshots could not be fetched: {e}")),
+    })?;
+    let Some(info) = info else {
         return Err(StepError::permanent(format!(
             "Snapshot {snapshot} does not exist in repository {repository}."
         )));
     };
-    let relations = queries::relations(&ctx.db.query(queries::RELATIONS, &[]).await?);
-    let partitions = queries::partitions(&ctx.db.query(queries::PARTITIONS, &[]).await?);
+    let relations = catalog::relations(&ctx.db).await?;
+    let partitions = catalog::partitions(&ctx.db).await?;
 
     let plan = plan(&PlanInput {
         request: &ctx.request,

@@ -16,7 +16,7 @@ use super::{
     grand_central, plan, recorded, remember,
 };
 use crate::{
-    cratedb::{SqlError, queries},
+    cratedb::{SqlError, catalog, queries},
     restore_type::restore_statement,
     sql::TableIdent,
     version::ServerVersion,
@@ -56,7 +56,7 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
             result["grandCentral"] = record;
             remember(ctx, STEP, &result).await?;
         }
-        let existing = queries::relations(&ctx.db.query(queries::RELATIONS, &[]).await?);
+        let existing = catalog::relations(&ctx.db).await?;
         let mut done = renamed(&result);
         for table in &plan.gc_tables {
             if done.contains(table) {
@@ -132,14 +132,12 @@ async fn restore_visible(
     repository: &str,
     relations: &[TableIdent],
 ) -> Result<bool, StepError> {
-    let running = ctx
-        .superuser
-        .execute(&queries::running_restore(repository, &ctx.request.snapshot))
-        .await?;
-    if !running.rows.is_empty() {
+    let running =
+        catalog::running_restores(&ctx.superuser, repository, &ctx.request.snapshot).await?;
+    if !running.is_empty() {
         return Ok(true);
     }
-    let existing = queries::relations(&ctx.db.query(queries::RELATIONS, &[]).await?);
+    let existing = catalog::relations(&ctx.db).await?;
     Ok(relations
         .iter()
         .any(|t| existing.iter().any(|r| &r.ident == t)))

@@ -27,7 +27,7 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
     if renamed.is_empty() {
         return Ok(StepReport::new("no Grand Central tables were moved aside"));
     }
-    let existing = queries::relations(&ctx.db.query(queries::RELATIONS, &[]).await?);
+    let existing = crate::cratedb::catalog::relations(&ctx.db).await?;
     let exists = |t: &TableIdent| existing.iter().any(|r| &r.ident == t);
     let mut notes = Vec::new();
     for table in &renamed {

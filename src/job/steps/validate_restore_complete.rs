@@ -12,7 +12,10 @@ use super::{
     },
     plan,
 };
-use crate::{cratedb::queries, restore_type::RestoreTarget};
+use crate::{
+    cratedb::{catalog, queries},
+    restore_type::RestoreTarget,
+};
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
     let plan = plan(ctx)?;
@@ -21,8 +24,8 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         RestoreTarget::Partitions(p) => p.clone(),
         _ => Vec::new(),
     };
-    let existing = queries::relations(&ctx.db.query(queries::RELATIONS, &[]).await?);
-    let existing_partitions = queries::partitions(&ctx.db.query(queries::PARTITIONS, &[]).await?);
+    let existing = catalog::relations(&ctx.db).await?;
+    let existing_partitions = catalog::partitions(&ctx.db).await?;
     let shards = queries::shards(&ctx.db.query(queries::PRIMARY_SHARDS, &[]).await?);
     let allocations =
         queries::allocations(&ctx.db.query(queries::UNASSIGNED_PRIMARIES, &[]).await?);

@@ -1,0 +1,99 @@
+//! Reading CrateDB's catalog the same way everywhere. Columns that not every server (or
+//! simulator) has are asked for first; when CrateDB says a column is unknown the query is
+//! repeated without them, so a missing optional column never fails a restore.
+
+use std::time::Duration;
+
+use super::{
+    SqlError, SqlResult,
+    pg::Pg,
+    queries::{self, Partition, Relation, SnapshotInfo, is_unknown_column},
+    superuser::Superuser,
+};
+
+async fn with_fallback(
+    db: &Pg,
+    full: &str,
+    basic: &str,
+    params: &[&str],
+    timeout: Option<Duration>,
+) -> Result<SqlResult, SqlError> {
+    let run = |sql: &str| {
+        let sql = sql.to_string();
+        async move {
+            match timeout {
+                Some(t) => db.query_with_timeout(&sql, params, t).await,
+                None => db.query(&sql, params).await,
+            }
+        }
+    };
+    match run(full).await {
+        Err(e) if is_unknown_column(&e) => {
+            tracing::debug!(error = %e, "optional column missing; asking without it");
+            run(basic).await
+        }
+        other => other,
+    }
+}
+
+/// The relations outside CrateDB's own schemas.
+pub async fn relations(db: &Pg) -> Result<Vec<Relation>, SqlError> {
+    let rows = with_fallback(db, queries::RELATIONS, queries::RELATIONS_BASIC, &[], None).await?;
+    Ok(queries::relations(&rows))
+}
+
+/// The partitions of partitioned tables (none where the catalog has no such relation).
+pub async fn partitions(db: &Pg) -> Result<Vec<Partition>, SqlError> {
+    match with_fallback(
+        db,
+        queries::PARTITIONS,
+        queries::PARTITIONS_BASIC,
+        &[],
+        None,
+    )
+    .await
+    {
+        Ok(rows) => Ok(queries::partitions(&rows)),
+        Err(SqlError::Sql { code, .. }) if code == "42P01" => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// One snapshot of one repository, if it exists.
+pub async fn snapshot(
+    db: &Pg,
+    repository: &str,
+    snapshot: &str,
+    timeout: Duration,
+) -> Result<Option<SnapshotInfo>, SqlError> {
+    let rows = with_fallback(
+        db,
+        queries::SNAPSHOT,
+        queries::SNAPSHOT_BASIC,
+        &[repository, snapshot],
+        Some(timeout),
+    )
+    .await?;
+    Ok(queries::snapshot_info(&rows))
+}
+
+/// Running restores of this snapshot from this repository, as `(id, state)`.
+pub async fn running_restores(
+    superuser: &Superuser,
+    repository: &str,
+    snapshot: &str,
+) -> Result<Vec<(String, String)>, SqlError> {
+    match superuser
+        .execute(&queries::running_restore(repository, snapshot))
+        .await
+    {
+        Ok(rows) => Ok(queries::restore_rows(&rows)),
+        Err(e) if is_unknown_column(&e) => {
+            let rows = superuser
+                .execute(&queries::running_restore_by_name(snapshot))
+                .await?;
+            Ok(queries::restore_rows(&rows))
+        }
+        Err(e) => Err(e),
+    }
+}
