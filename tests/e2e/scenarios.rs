@@ -77,6 +77,10 @@ pub const ALL: &[(&str, Scenario)] = &[
         "a_terminated_job_leaves_its_run_for_the_next_pod",
         a_terminated_job_leaves_its_run_for_the_next_pod,
     ),
+    (
+        "a_cluster_created_with_a_restore_gets_an_owned_job",
+        a_cluster_created_with_a_restore_gets_an_owned_job,
+    ),
 ];
 
 /// The API server, the webhook and the clients. Fields drop in order: webhook, then cluster.
@@ -1901,4 +1905,41 @@ fn a_terminated_job_leaves_its_run_for_the_next_pod(env: &Env) {
         .count();
     assert_eq!(restores, 1, "RESTORE issued once");
     env.rt.block_on(sim.shutdown());
+}
+
+/// A CrateDB created with a restore request in the same apply (a clone): the validating webhook
+/// already sees the object's uid on CREATE, so the Job is owned by the new resource.
+fn a_cluster_created_with_a_restore_gets_an_owned_job(env: &Env) {
+    const NAME: &str = "clone";
+    env.apply(&restore_secret(
+        &format!("restore-from-backup-{NAME}"),
+        NS_PLAIN,
+    ))
+    .ok();
+    let run = env
+        .apply(&cratedb(
+            NAME,
+            NS_PLAIN,
+            Some(aws_restore(
+                &format!("restore-from-backup-{NAME}"),
+                "snap-clone",
+            )),
+        ))
+        .ok();
+    assert!(
+        run.warnings()
+            .iter()
+            .any(|w| w.starts_with("planned: RESTORE SNAPSHOT")),
+        "{}",
+        run.describe()
+    );
+    let cr = env.get("cratedb", NS_PLAIN, NAME);
+    let jobs = env.jobs_of(NS_PLAIN, NAME);
+    assert_eq!(jobs.len(), 1, "{jobs:#?}");
+    let owner = &jobs[0]["metadata"]["ownerReferences"][0];
+    assert_eq!(
+        owner["uid"], cr["metadata"]["uid"],
+        "owned by the resource that was just created"
+    );
+    assert_eq!(cr["status"]["restore"]["phase"], "Pending");
 }
