@@ -65,28 +65,8 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(if measuring { 300 } else { 10 });
     let cluster = harness::Cluster::start();
-    let kubectl = harness::Kubectl::new(
-        &cluster.kubeconfig,
-        &cluster.state.join("kubectl-cache"),
-        Default::default(),
-    );
-    kubectl
-        .run(&[
-            "apply",
-            "-f",
-            &harness::e2e_dir()
-                .join("fixtures/cratedb-crd.yaml")
-                .to_string_lossy(),
-        ])
-        .ok();
-    kubectl
-        .run(&[
-            "wait",
-            "--for=condition=Established",
-            "crd/cratedbs.cloud.crate.io",
-            "--timeout=60s",
-        ])
-        .ok();
+    let kubectl = cluster.kubectl(Default::default());
+    cluster.install_crd(&kubectl);
     let webhook = harness::Webhook::start(harness::WebhookOptions {
         dir: &cluster.state,
         name: "bench-webhook",

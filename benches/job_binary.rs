@@ -29,35 +29,8 @@ fn main() {
     let measuring = std::env::args().any(|a| a == "--bench");
     let runs = if measuring { 10 } else { 1 };
     let cluster = harness::Cluster::start();
-    let kubectl = harness::Kubectl::new(
-        &cluster.kubeconfig,
-        &cluster.state.join("kubectl-cache"),
-        Default::default(),
-    );
-    kubectl
-        .run(&[
-            "apply",
-            "-f",
-            &harness::e2e_dir()
-                .join("fixtures/cratedb-crd.yaml")
-                .to_string_lossy(),
-        ])
-        .ok();
-    kubectl
-        .run(&[
-            "wait",
-            "--for=condition=Established",
-            "crd/cratedbs.cloud.crate.io",
-            "--timeout=60s",
-        ])
-        .ok();
-    harness::wait_until("cratedbs are served", Duration::from_secs(30), || {
-        kubectl
-            .run(&["get", "cratedbs", "-A"])
-            .status
-            .success()
-            .then_some(())
-    });
+    let kubectl = cluster.kubectl(Default::default());
+    cluster.install_crd(&kubectl);
     kubectl
         .apply(&[json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})])
         .ok();

@@ -231,6 +231,37 @@ impl Cluster {
         cluster
     }
 
+    /// An admin kubectl for this cluster, recording into `transcript`.
+    pub fn kubectl(&self, transcript: Transcript) -> Kubectl {
+        Kubectl::new(
+            &self.kubeconfig,
+            &self.state.join("kubectl-cache"),
+            transcript,
+        )
+    }
+
+    /// Installs the project's CrateDB CRD fixture and waits until `cratedbs` are served (CRD
+    /// discovery can lag behind "Established").
+    pub fn install_crd(&self, kubectl: &Kubectl) {
+        let crd = e2e_dir().join("fixtures/cratedb-crd.yaml");
+        kubectl.run(&["apply", "-f", crd.to_str().unwrap()]).ok();
+        kubectl
+            .run(&[
+                "wait",
+                "--for=condition=established",
+                "--timeout=60s",
+                "crd/cratedbs.cloud.crate.io",
+            ])
+            .ok();
+        wait_until("cratedbs are served", Duration::from_secs(30), || {
+            kubectl
+                .run(&["get", "cratedbs", "-A"])
+                .status
+                .success()
+                .then_some(())
+        });
+    }
+
     /// Keep the state directory (logs) after the run.
     pub fn keep(&self) {
         *self.keep.lock().unwrap() = true;

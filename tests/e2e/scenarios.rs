@@ -14,8 +14,7 @@ use serde_json::{Value, json};
 use crate::{
     chart::{self, FULLNAME, RELEASE_NS, Rendered, WEBHOOK_NAME},
     harness::{
-        Cluster, Kubectl, Run, Transcript, Webhook, WebhookOptions, b64, e2e_dir, helm, tail,
-        wait_until,
+        Cluster, Kubectl, Run, Transcript, Webhook, WebhookOptions, b64, helm, tail, wait_until,
     },
 };
 
@@ -121,11 +120,7 @@ impl Env {
         crate::harness::kubectl_binary();
         let cluster = Cluster::start();
         let transcript = Transcript::default();
-        let kubectl = Kubectl::new(
-            &cluster.kubeconfig,
-            &cluster.state.join("kubectl-cache"),
-            transcript.clone(),
-        );
+        let kubectl = cluster.kubectl(transcript.clone());
         kubectl
             .apply(&[
                 namespace(RELEASE_NS),
@@ -134,23 +129,7 @@ impl Env {
                 namespace(NS_OTHER),
             ])
             .ok();
-        let crd = e2e_dir().join("fixtures/cratedb-crd.yaml");
-        kubectl.run(&["apply", "-f", crd.to_str().unwrap()]).ok();
-        kubectl
-            .run(&[
-                "wait",
-                "--for=condition=established",
-                "--timeout=60s",
-                "crd/cratedbs.cloud.crate.io",
-            ])
-            .ok();
-        wait_until("cratedbs are served", Duration::from_secs(30), || {
-            kubectl
-                .run(&["get", "cratedbs", "-A"])
-                .status
-                .success()
-                .then_some(())
-        });
+        cluster.install_crd(&kubectl);
 
         // The chart's RBAC first: the webhook runs with a token of ITS ServiceAccount.
         let first = chart::render("1.20.2", &values("", ""));
