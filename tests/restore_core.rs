@@ -676,3 +676,33 @@ async fn a_tls_speaking_cratedb_is_spoken_to_encrypted_and_verified_with_a_ca() 
         }
     }
 }
+
+#[tokio::test]
+async fn an_existing_timestamp_partition_is_found_before_the_restore() {
+    // CrateDB keeps a timestamp partition's value as epoch milliseconds.
+    let day = || {
+        TableDef::new("doc", "events_by_day")
+            .partitioned_by(["day"])
+            .shards(1)
+    };
+    let jan_1 = PartitionDef::new("day", 1_704_067_200_000_i64);
+    let snap = SnapshotDef::new(SNAPSHOT)
+        .version("5.6.0")
+        .partitioned_table(day().partition(jan_1.clone()));
+    let h = Harness::start(
+        sim_builder().storage(s3().snapshot(snap)).table(day().partition(jan_1)),
+        restore(json!({"type": "partitions", "partitions": [
+            {"table_ident": "doc.events_by_day", "columns": [{"name": "day", "value": "'2024-01-01'"}]}
+        ]})),
+    )
+    .await;
+    assert_eq!(h.run().await, ExitStatus::Failed);
+    let status = h.status().await;
+    assert_eq!(
+        status["plan"]["conflicts"],
+        json!([
+            "partition doc.events_by_day (day = '2024-01-01') already exists in the cluster; drop it first (DELETE FROM doc.events_by_day WHERE ...) or restore other partitions"
+        ])
+    );
+    assert_eq!(restore_statements(&h).len(), 0, "found before any RESTORE");
+}

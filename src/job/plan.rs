@@ -59,8 +59,9 @@ pub struct PlanInput<'a> {
 }
 
 /// Whether a partition literal names the same value CrateDB reports. CrateDB stores partition
-/// values typed (a timestamp as epoch millis), so only equal renderings count as a match; a
-/// miss is never a conflict by itself.
+/// values typed: a timestamp column's value is epoch milliseconds, so a date or timestamp string
+/// is also compared as such. Anything else must render the same; a miss is never a conflict by
+/// itself (CrateDB still refuses an existing partition).
 pub fn same_value(literal: &SqlLiteral, value: &Value) -> bool {
     let rendered = match value {
         Value::String(s) => s.clone(),
@@ -68,10 +69,34 @@ pub fn same_value(literal: &SqlLiteral, value: &Value) -> bool {
         other => other.to_string(),
     };
     match literal {
-        SqlLiteral::String(s) | SqlLiteral::Number(s) => *s == rendered,
+        SqlLiteral::String(s) => {
+            // Snapshots list partition values as text, the catalog as typed JSON.
+            let millis = value
+                .as_i64()
+                .or_else(|| value.as_str().and_then(|v| v.parse().ok()));
+            *s == rendered || millis.is_some_and(|m| epoch_millis(s) == Some(m))
+        }
+        SqlLiteral::Number(s) => *s == rendered,
         SqlLiteral::Bool(b) => b.to_string() == rendered,
         SqlLiteral::Null => false,
     }
+}
+
+/// `2024-01-01`, `2024-01-01T10:00:00` (both UTC, as CrateDB reads them without a zone) or an
+/// RFC 3339 timestamp, as epoch milliseconds.
+fn epoch_millis(text: &str) -> Option<i64> {
+    use k8s_openapi::jiff::{Timestamp, civil, tz::TimeZone};
+    if let Ok(ts) = text.parse::<Timestamp>() {
+        return Some(ts.as_millisecond());
+    }
+    let civil = text
+        .parse::<civil::DateTime>()
+        .ok()
+        .or_else(|| text.parse::<civil::Date>().ok().map(|d| d.at(0, 0, 0, 0)))?;
+    civil
+        .to_zoned(TimeZone::UTC)
+        .ok()
+        .map(|z| z.timestamp().as_millisecond())
 }
 
 pub fn plan(input: &PlanInput<'_>) -> Plan {
@@ -433,6 +458,35 @@ mod tests {
                 "partition doc.parted (day = '2024-01-01') already exists in the cluster; drop it first (DELETE FROM doc.parted WHERE ...) or restore other partitions",
             ]
         );
+    }
+
+    #[test]
+    fn timestamp_partitions_match_their_epoch_millis() {
+        let lit = |s: &str| SqlLiteral::parse(s).unwrap();
+        assert!(same_value(
+            &lit("'2024-01-01'"),
+            &json!(1_704_067_200_000_i64)
+        ));
+        assert!(same_value(
+            &lit("'2024-01-01T10:00:00'"),
+            &json!(1_704_103_200_000_i64)
+        ));
+        assert!(same_value(
+            &lit("'2024-01-01T10:00:00+02:00'"),
+            &json!(1_704_096_000_000_i64)
+        ));
+        assert!(!same_value(
+            &lit("'2024-01-02'"),
+            &json!(1_704_067_200_000_i64)
+        ));
+        assert!(same_value(&lit("'2024-01-01'"), &json!("2024-01-01")));
+        assert!(
+            same_value(&lit("'2024-01-01'"), &json!("1704067200000")),
+            "as sys.snapshots lists it"
+        );
+        assert!(!same_value(&lit("'eu'"), &json!(1)));
+        assert!(same_value(&lit("7"), &json!(7)));
+        assert!(same_value(&lit("null"), &serde_json::Value::Null));
     }
 
     #[test]
