@@ -70,6 +70,14 @@ async fn pod_exec_runs_crash_over_the_v5_channel_protocol() {
             .any(|u| u.name == "admin" && u.password.as_deref() == Some("n'ew"))
     );
 
+    // crash takes no parameters: the password is an escaped literal, backslashes kept.
+    su.set_password("admin", r"b\s'q").await.unwrap();
+    assert!(
+        sim.users()
+            .iter()
+            .any(|u| u.name == "admin" && u.password.as_deref() == Some(r"b\s'q"))
+    );
+
     let error = su.execute("SELEC 1").await.unwrap_err();
     assert!(
         matches!(&error, SqlError::Sql { message, .. } if message.contains("SQLParseException")),
@@ -78,7 +86,7 @@ async fn pod_exec_runs_crash_over_the_v5_channel_protocol() {
     assert!(!error.is_transient());
 
     let calls = endpoint.calls();
-    assert_eq!(calls.len(), 4);
+    assert_eq!(calls.len(), 5);
     assert_eq!(calls[0].protocol, "v5.channel.k8s.io");
     assert_eq!(calls[0].namespace, "dbs");
     assert_eq!(calls[0].pod, "crate-data-hot-my-cluster-0");

@@ -119,6 +119,11 @@ pub fn alter_password(user: &str, password: &str) -> String {
     )
 }
 
+/// The same with the password as a `?` parameter (for paths that can bind it).
+pub fn alter_password_bound(user: &str) -> String {
+    format!("ALTER USER {} SET (password = ?)", quote_ident(user))
+}
+
 pub fn clear_jwt(user: &str) -> String {
     format!("ALTER USER {} SET (jwt = NULL)", quote_ident(user))
 }

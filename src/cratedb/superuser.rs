@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
-use super::{SqlError, SqlResult, crash};
+use super::{SqlError, SqlResult, crash, queries};
 
 /// Where superuser statements go.
 pub enum Superuser {
@@ -24,6 +24,21 @@ impl Superuser {
         match self {
             Self::Exec(exec) => exec.execute(sql).await,
             Self::Sidecar(sidecar) => sidecar.execute(sql).await,
+        }
+    }
+
+    /// `ALTER USER "u" SET (password = …)`. Through the sidecar the password is a bound
+    /// parameter (CrateDB evaluates parameters in ALTER ROLE properties), so neither the statement
+    /// nor CrateDB's sys.jobs_log shows it; `crash -c` takes no parameters, so there it is an
+    /// escaped literal, as in the reference operator.
+    pub async fn set_password(&self, user: &str, password: &str) -> Result<SqlResult, SqlError> {
+        match self {
+            Self::Exec(exec) => exec.execute(&queries::alter_password(user, password)).await,
+            Self::Sidecar(sidecar) => {
+                sidecar
+                    .execute_with_args(&queries::alter_password_bound(user), &[password])
+                    .await
+            }
         }
     }
 
@@ -119,12 +134,22 @@ pub struct Sidecar {
 
 impl Sidecar {
     pub async fn execute(&self, sql: &str) -> Result<SqlResult, SqlError> {
+        self.post(serde_json::json!({ "stmt": sql })).await
+    }
+
+    /// With `?` placeholders bound to `args`.
+    pub async fn execute_with_args(&self, sql: &str, args: &[&str]) -> Result<SqlResult, SqlError> {
+        self.post(serde_json::json!({ "stmt": sql, "args": args }))
+            .await
+    }
+
+    async fn post(&self, body: Value) -> Result<SqlResult, SqlError> {
         let response = self
             .http
             .post(&self.url)
             .header("token", self.token.expose_secret())
             .timeout(self.timeout)
-            .json(&serde_json::json!({ "stmt": sql }))
+            .json(&body)
             .send()
             .await
             .map_err(|e| {

@@ -3,7 +3,6 @@
 //! passwords back through the superuser path. The statements carry passwords: never logged.
 
 use super::super::{context::RunContext, engine::StepReport, error::StepError};
-use crate::cratedb::queries;
 
 pub fn system_secret(cluster: &str) -> String {
     format!("user-system-{cluster}")
@@ -16,7 +15,7 @@ pub fn gc_secret(cluster: &str) -> String {
 async fn reset(ctx: &RunContext, user: &str, password: &str) -> Result<(), StepError> {
     let result = ctx
         .superuser
-        .execute(&queries::alter_password(user, password))
+        .set_password(user, password)
         .await
         .map_err(|e| StepError::Transient(format!("password reset of {user:?} failed: {e}")))?;
     if result.rowcount.unwrap_or(0) == 0 {
