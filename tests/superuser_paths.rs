@@ -150,6 +150,21 @@ async fn sidecar_answers_rows_errors_and_retryable_failures() {
     assert!(!sql_error.is_transient());
     assert!(sql_error.to_string().contains("nope"), "{sql_error}");
 
+    // A password goes as a bound parameter through the sidecar: not in the statement text.
+    su.set_password("admin", "pa'ss\\word").await.unwrap();
+    assert!(
+        sim.users()
+            .iter()
+            .any(|u| u.name == "admin" && u.password.as_deref() == Some("pa'ss\\word"))
+    );
+    let alter = sim
+        .statements()
+        .into_iter()
+        .rfind(|s| s.sql.starts_with("ALTER USER"))
+        .unwrap();
+    assert_eq!(alter.sql, r#"ALTER USER "admin" SET (password = ?)"#);
+    assert!(!format!("{:?}", sim.jobs_log()).contains("pa'ss"));
+
     let denied = sidecar("wrong-token")
         .execute("SELECT 1")
         .await
