@@ -215,7 +215,7 @@ async fn reference_scenario(provider: Provider, grand_central: bool) {
 
     // The Kubernetes changes, in order.
     let mut expected = vec![
-        r#"patch create-snapshot-my-cluster {"spec":{"suspend":true}}"#.to_string(),
+        r#"patch create-snapshot-my-cluster {"metadata":{"annotations":{"restore.cloud.crate.io/suspended-by":"20261125082542-3fa9c1"}},"spec":{"suspend":true}}"#.to_string(),
         r#"patch crate-data-hot-my-cluster {"metadata":{"labels":{"dc-util-routing-owner":"operator-<ts>"}}}"#.to_string(),
         r#"patch backup-metrics-my-cluster {"spec":{"replicas":0}}"#.to_string(),
     ];
@@ -229,7 +229,7 @@ async fn reference_scenario(provider: Provider, grand_central: bool) {
         expected.push("create Ingress grand-central-my-cluster".into());
         expected.push(r#"patch grand-central-my-cluster {"spec":{"replicas":1}}"#.into());
     }
-    expected.push(r#"patch create-snapshot-my-cluster {"spec":{"suspend":false}}"#.into());
+    expected.push(r#"patch create-snapshot-my-cluster {"metadata":{"annotations":{"restore.cloud.crate.io/suspended-by":null}},"spec":{"suspend":false}}"#.into());
     expected.push(
         r#"patch crate-data-hot-my-cluster {"metadata":{"labels":{"dc-util-routing-owner":null}}}"#
             .into(),
@@ -710,7 +710,8 @@ async fn an_active_backup_job_is_waited_for_with_one_delay_notification() {
     let calls = calls(&h);
     assert_eq!(calls[0], "create Job create-snapshot-my-cluster-29000000");
     assert!(
-        calls[1].starts_with("patch create-snapshot-my-cluster {\"spec\":{\"suspend\":true}}"),
+        calls[1].starts_with("patch create-snapshot-my-cluster ")
+            && calls[1].contains("\"suspend\":true"),
         "{calls:?}"
     );
 }
@@ -752,4 +753,55 @@ async fn catalogs_without_the_optional_columns_still_restore() {
         );
     }
     assert_eq!(h.status().await["phase"], "Succeeded");
+}
+
+#[tokio::test]
+async fn a_cronjob_left_suspended_by_an_unfinished_run_is_re_enabled() {
+    use k8s_openapi::api::batch::v1::CronJob;
+    use kube::{
+        Api,
+        api::{Patch, PatchParams},
+    };
+    let h = Harness::start(
+        sim_builder().storage(s3().snapshot(snapshot())),
+        Cluster {
+            cronjob: Some(true),
+            ..Default::default()
+        },
+    )
+    .await;
+    Api::<CronJob>::namespaced(h.client.clone(), "dbs")
+        .patch(
+            "create-snapshot-my-cluster",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"restore.cloud.crate.io/suspended-by": "20261101000000-dead00"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(h.run().await, ExitStatus::Done);
+    assert_eq!(
+        h.cronjob_suspended().await,
+        Some(false),
+        "backups are on again"
+    );
+    let status = h.status().await;
+    assert!(
+        status["steps"]["before_cluster_update"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("CronJob create-snapshot-my-cluster was left suspended by restore run 20261101000000-dead00, which never finished; this run re-enables it"),
+        "{status:#}"
+    );
+    let cronjob = Api::<CronJob>::namespaced(h.client.clone(), "dbs")
+        .get("create-snapshot-my-cluster")
+        .await
+        .unwrap();
+    assert!(
+        !cronjob
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("restore.cloud.crate.io/suspended-by"),
+        "the marker is removed with the re-enable"
+    );
 }

@@ -90,7 +90,7 @@ pub fn patch_for(
             .get("snapshot")
             .cloned()
             .unwrap_or(Value::Null);
-        let restore = json!({
+        let mut restore = json!({
             "runId": run_id,
             "snapshot": snapshot,
             "type": restore_type.unwrap_or_else(|| RestoreType::default().as_str().to_string()),
@@ -100,6 +100,24 @@ pub fn patch_for(
             "requestedAt": now.to_string(),
             "message": format!("Restore admitted; waiting for Job {} to start.", run.job_name()),
         });
+        // A run that never finished may have left raised recovery settings behind; its saved
+        // originals are what the new run must put back, not the values it finds.
+        if let Some(previous) = request
+            .old_object
+            .as_ref()
+            .and_then(|o| o.data.pointer("/status/restore"))
+            .filter(|p| {
+                matches!(
+                    p.get("phase").and_then(Value::as_str),
+                    Some("Pending" | "Running")
+                )
+            })
+            .filter(|p| p.get("runId").and_then(Value::as_str) != Some(run_id.as_str()))
+            && let Some(saved) = previous.get("savedSettings").filter(|v| v.is_object())
+        {
+            restore["savedSettings"] = saved.clone();
+            restore["inheritedFrom"] = previous.get("runId").cloned().unwrap_or(Value::Null);
+        }
         match object.data.get("status") {
             Some(Value::Object(_)) => ops.push(add(&["status", "restore"], restore)),
             _ => ops.push(add(&["status"], json!({"restore": restore}))),
@@ -198,6 +216,42 @@ mod tests {
                 .0
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn settings_saved_by_an_unfinished_run_are_carried_over() {
+        let abandoned = json!({"restore": {"runId": "r0", "phase": "Running",
+            "savedSettings": {"maxBytesPerSec": "40mb", "clusterConcurrentRebalance": 2}}});
+        let old = cr(
+            Some(json!({RUN_ID_ANNOTATION: "r0"})),
+            json!({"snapshot": ""}),
+            Some(abandoned.clone()),
+        );
+        let new = cr(
+            Some(json!({RUN_ID_ANNOTATION: "r0"})),
+            json!({"snapshot": "s2"}),
+            Some(abandoned),
+        );
+        let patched = apply(
+            &new,
+            &patch_for(&request(Some(old.clone()), new.clone()), "r1", now()),
+        );
+        let restore = &patched["status"]["restore"];
+        assert_eq!(restore["runId"], "r1");
+        assert_eq!(
+            restore["savedSettings"],
+            json!({"maxBytesPerSec": "40mb", "clusterConcurrentRebalance": 2})
+        );
+        assert_eq!(restore["inheritedFrom"], "r0");
+        // A finished run's settings were put back already: nothing to inherit.
+        let finished = json!({"restore": {"runId": "r0", "phase": "Succeeded", "savedSettings": {"maxBytesPerSec": "40mb"}}});
+        let old = cr(None, json!({"snapshot": ""}), Some(finished.clone()));
+        let new = cr(None, json!({"snapshot": "s2"}), Some(finished));
+        let patched = apply(
+            &new,
+            &patch_for(&request(Some(old), new.clone()), "r1", now()),
+        );
+        assert!(patched["status"]["restore"].get("savedSettings").is_none());
     }
 
     #[test]

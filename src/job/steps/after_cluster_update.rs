@@ -15,7 +15,7 @@ use super::{
         engine::{StepId, StepReport},
         error::StepError,
     },
-    before_cluster_update::{ROUTING_LABEL, cronjob_resource},
+    before_cluster_update::{ROUTING_LABEL, SUSPENDED_BY_ANNOTATION, cronjob_resource},
     not_found,
 };
 use crate::cratedb::queries;
@@ -49,7 +49,10 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
                 .patch(
                     name,
                     &PatchParams::default(),
-                    &Patch::Merge(json!({"spec": {"suspend": false}})),
+                    &Patch::Merge(json!({
+                        "metadata": {"annotations": {SUSPENDED_BY_ANNOTATION: null}},
+                        "spec": {"suspend": false}
+                    })),
                 )
                 .await
             {

@@ -26,6 +26,8 @@ use crate::{cratedb::queries, sql::TableIdent};
 
 const STEP: StepId = StepId::BeforeClusterUpdate;
 pub const ROUTING_LABEL: &str = "dc-util-routing-owner";
+/// Set on a CronJob while a restore run keeps it suspended (value: the run id).
+pub const SUSPENDED_BY_ANNOTATION: &str = "restore.cloud.crate.io/suspended-by";
 
 pub fn backup_selector(name: &str) -> String {
     format!("app.kubernetes.io/component=backup,app.kubernetes.io/name={name}")
@@ -90,19 +92,30 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
                     .pointer("/spec/suspend")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
-                if suspended {
-                    notes.push(format!("CronJob {name} was already suspended and stays so"));
-                } else {
+                let marker = cronjob.annotations().get(SUSPENDED_BY_ANNOTATION).cloned();
+                // A restore run that never finished left it suspended: this run takes the
+                // CronJob over and re-enables it at the end, so backups do not stay off.
+                let abandoned = suspended && marker.as_deref().is_some_and(|m| m != ctx.run.run_id);
+                let ours = !suspended || abandoned;
+                if ours {
+                    let patch = json!({
+                        "metadata": {"annotations": {SUSPENDED_BY_ANNOTATION: ctx.run.run_id}},
+                        "spec": {"suspend": true}
+                    });
                     cronjobs
-                        .patch(
-                            &name,
-                            &PatchParams::default(),
-                            &Patch::Merge(json!({"spec": {"suspend": true}})),
-                        )
+                        .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
                         .await?;
-                    notes.push(format!("CronJob {name} suspended"));
                 }
-                result["cronjob"] = json!({"name": name, "apiVersion": ar.api_version, "suspendedByUs": !suspended});
+                notes.push(match (suspended, abandoned) {
+                    (false, _) => format!("CronJob {name} suspended"),
+                    (true, true) => format!(
+                        "CronJob {name} was left suspended by restore run {}, which never finished; this run re-enables it",
+                        marker.unwrap_or_default()
+                    ),
+                    (true, false) => format!("CronJob {name} was already suspended and stays so"),
+                });
+                result["cronjob"] =
+                    json!({"name": name, "apiVersion": ar.api_version, "suspendedByUs": ours});
             }
         }
         remember(ctx, STEP, &result).await?;
