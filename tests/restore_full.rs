@@ -805,3 +805,90 @@ async fn a_cronjob_left_suspended_by_an_unfinished_run_is_re_enabled() {
         "the marker is removed with the re-enable"
     );
 }
+
+#[tokio::test]
+async fn what_an_unfinished_run_left_behind_is_cleaned_up() {
+    use k8s_openapi::api::{apps::v1::Deployment, networking::v1::Ingress};
+    use kube::{
+        Api,
+        api::{DeleteParams, Patch, PatchParams},
+    };
+    let h = Harness::start(
+        sim_builder().storage(s3().snapshot(snapshot())),
+        Cluster {
+            grand_central: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    // The state a run killed for good after suspending Grand Central leaves behind.
+    let create = format!(
+        "CREATE REPOSITORY restore_backup_20261101000000_dead00 TYPE s3 WITH (bucket = '{BUCKET}', base_path = '{BASE_PATH}', access_key = '{ACCESS_KEY}', secret_key = '{}', readonly = true)",
+        SECRET_KEY.replace('\'', "''")
+    );
+    assert!(matches!(
+        h.sim.execute_as_superuser(&create),
+        cratedb_sim::ExecOutcome::Command { .. }
+    ));
+    let ingresses: Api<Ingress> = Api::namespaced(h.client.clone(), "dbs");
+    let ingress =
+        serde_json::to_value(ingresses.get("grand-central-my-cluster").await.unwrap()).unwrap();
+    ingresses
+        .delete("grand-central-my-cluster", &DeleteParams::default())
+        .await
+        .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(h.client.clone(), "dbs");
+    deployments
+        .patch(
+            "grand-central-my-cluster",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 0}})),
+        )
+        .await
+        .unwrap();
+    // What the mutating webhook records for the new run.
+    let cratedbs: Api<cratedb_restore::resource::CrateDB> =
+        Api::namespaced(h.client.clone(), "dbs");
+    cratedbs
+        .patch(
+            "my-cluster",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"status": {"restore": {"runId": RUN_ID, "phase": "Pending",
+                "abandonedRun": {"runId": "20261101000000-dead00",
+                                 "repository": "restore_backup_20261101000000_dead00",
+                                 "grandCentral": {"deployment": true, "routing": [ingress]}}}}}),
+            ),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(h.run().await, ExitStatus::Done, "{}", h.logs.text());
+    assert!(
+        h.sim.repositories().is_empty(),
+        "both repositories dropped: {:?}",
+        h.sim.repositories()
+    );
+    assert_eq!(
+        h.deployment_replicas("grand-central-my-cluster").await,
+        Some(1)
+    );
+    assert!(
+        h.dynamic_exists(
+            "networking.k8s.io",
+            "v1",
+            "Ingress",
+            "ingresses",
+            "grand-central-my-cluster"
+        )
+        .await
+    );
+    let message = h.status().await["steps"]["after_restore_backup"]["message"].clone();
+    assert!(
+        message
+            .as_str()
+            .unwrap()
+            .contains("repository restore_backup_20261101000000_dead00 dropped"),
+        "{message}"
+    );
+}

@@ -113,10 +113,19 @@ pub fn patch_for(
                 )
             })
             .filter(|p| p.get("runId").and_then(Value::as_str) != Some(run_id.as_str()))
-            && let Some(saved) = previous.get("savedSettings").filter(|v| v.is_object())
         {
-            restore["savedSettings"] = saved.clone();
-            restore["inheritedFrom"] = previous.get("runId").cloned().unwrap_or(Value::Null);
+            if let Some(saved) = previous.get("savedSettings").filter(|v| v.is_object()) {
+                restore["savedSettings"] = saved.clone();
+            }
+            // What the new run's cleanup must also undo for the unfinished one.
+            restore["abandonedRun"] = json!({
+                "runId": previous.get("runId").cloned().unwrap_or(Value::Null),
+                "repository": previous.get("repository").cloned().unwrap_or(Value::Null),
+                "grandCentral": previous
+                    .pointer("/steps/restore_backup_data/result/grandCentral")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            });
         }
         match object.data.get("status") {
             Some(Value::Object(_)) => ops.push(add(&["status", "restore"], restore)),
@@ -220,8 +229,9 @@ mod tests {
 
     #[test]
     fn settings_saved_by_an_unfinished_run_are_carried_over() {
-        let abandoned = json!({"restore": {"runId": "r0", "phase": "Running",
-            "savedSettings": {"maxBytesPerSec": "40mb", "clusterConcurrentRebalance": 2}}});
+        let abandoned = json!({"restore": {"runId": "r0", "phase": "Running", "repository": "restore_backup_r0",
+            "savedSettings": {"maxBytesPerSec": "40mb", "clusterConcurrentRebalance": 2},
+            "steps": {"restore_backup_data": {"result": {"grandCentral": {"deployment": true, "routing": []}}}}}});
         let old = cr(
             Some(json!({RUN_ID_ANNOTATION: "r0"})),
             json!({"snapshot": ""}),
@@ -242,7 +252,12 @@ mod tests {
             restore["savedSettings"],
             json!({"maxBytesPerSec": "40mb", "clusterConcurrentRebalance": 2})
         );
-        assert_eq!(restore["inheritedFrom"], "r0");
+        assert_eq!(restore["abandonedRun"]["runId"], "r0");
+        assert_eq!(restore["abandonedRun"]["repository"], "restore_backup_r0");
+        assert_eq!(
+            restore["abandonedRun"]["grandCentral"],
+            json!({"deployment": true, "routing": []})
+        );
         // A finished run's settings were put back already: nothing to inherit.
         let finished = json!({"restore": {"runId": "r0", "phase": "Succeeded", "savedSettings": {"maxBytesPerSec": "40mb"}}});
         let old = cr(None, json!({"snapshot": ""}), Some(finished.clone()));
@@ -252,6 +267,7 @@ mod tests {
             &patch_for(&request(Some(old), new.clone()), "r1", now()),
         );
         assert!(patched["status"]["restore"].get("savedSettings").is_none());
+        assert!(patched["status"]["restore"].get("abandonedRun").is_none());
     }
 
     #[test]

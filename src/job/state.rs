@@ -101,6 +101,10 @@ pub struct RestoreState {
     /// Persistent settings the snapshot changed that this product does not own (SPEC A22).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings_changed_by_snapshot: Option<Vec<String>>,
+    /// What an earlier run of this resource left behind when it never finished (recorded by the
+    /// mutating webhook): its repository and its Grand Central suspension, undone by this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abandoned_run: Option<Value>,
     /// Notifications waiting for the flush step (SPEC B§4.10, B§4.11).
     #[serde(default)]
     pub notifications: Vec<QueuedNotification>,

@@ -103,25 +103,37 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         }
     }
 
-    // 2. The repository.
-    let repository = ctx.run.repository();
-    match ctx
-        .db
-        .query(queries::REPOSITORY_EXISTS, &[&repository])
-        .await
+    // 2. The repository, and the one a run that never finished left behind.
+    let abandoned = ctx.status.state.abandoned_run.clone().unwrap_or_default();
+    let mut repositories = vec![ctx.run.repository()];
+    if let Some(previous) = abandoned
+        .get("repository")
+        .and_then(Value::as_str)
+        .filter(|r| r.starts_with("restore_backup_") && *r != ctx.run.repository())
     {
-        Ok(rows) if rows.rows.is_empty() => {
-            notes.push(format!("repository {repository} already gone"))
-        }
-        Ok(_) => match ctx
+        repositories.push(previous.to_string());
+    }
+    for repository in repositories {
+        match ctx
             .db
-            .query(&queries::drop_repository(&repository), &[])
+            .query(queries::REPOSITORY_EXISTS, &[&repository])
             .await
         {
-            Ok(_) => notes.push(format!("repository {repository} dropped")),
+            Ok(rows) if rows.rows.is_empty() => {
+                notes.push(format!("repository {repository} already gone"))
+            }
+            Ok(_) => match ctx
+                .db
+                .query(&queries::drop_repository(&repository), &[])
+                .await
+            {
+                Ok(_) => notes.push(format!("repository {repository} dropped")),
+                Err(e) => {
+                    errors.push(StepError::from(e).context("Drop repository operation failed"))
+                }
+            },
             Err(e) => errors.push(StepError::from(e).context("Drop repository operation failed")),
-        },
-        Err(e) => errors.push(StepError::from(e).context("Drop repository operation failed")),
+        }
     }
 
     // 3. The fixed restore Secret (never one named by the request's references).
@@ -152,12 +164,19 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
     }
 
     // 5. Grand Central, if this run suspended it.
+    // Also one suspended by a run that never finished, when this run did not suspend it itself.
     let gc_record = ctx
         .status
         .state
         .step_result(StepId::RestoreBackupData.as_str())
         .and_then(|r| r.get("grandCentral"))
-        .cloned();
+        .cloned()
+        .or_else(|| {
+            abandoned
+                .get("grandCentral")
+                .filter(|g| g.is_object())
+                .cloned()
+        });
     if let Some(record) = gc_record {
         match grand_central::resume(&ctx.client, &ctx.run.namespace, &ctx.run.cluster, &record)
             .await
