@@ -170,9 +170,10 @@ pub async fn resume(
             }
         };
         // Server-set fields must not go into a create, whoever recorded the object.
-        let dynamic: DynamicObject = serde_json::from_value(recreatable(object.clone())).map_err(|e| {
-            StepError::permanent(format!("recorded {kind} cannot be read back: {e}"))
-        })?;
+        let dynamic: DynamicObject =
+            serde_json::from_value(recreatable(object.clone())).map_err(|e| {
+                StepError::permanent(format!("recorded {kind} cannot be read back: {e}"))
+            })?;
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
         match api.create(&PostParams::default(), &dynamic).await {
             Ok(_) => recreated += 1,
