@@ -18,7 +18,13 @@ pub fn init(format: LogFormat) {
     let registry = tracing_subscriber::registry().with(filter);
     // A second init (tests, embedding) keeps the first subscriber.
     let _ = match format {
-        LogFormat::Text => registry.with(fmt::layer().with_target(false)).try_init(),
+        // Colours only on a terminal: `kubectl logs` and files get plain text.
+        LogFormat::Text => registry
+            .with(fmt::layer().with_target(false).with_ansi(
+                std::io::IsTerminal::is_terminal(&std::io::stdout())
+                    && std::env::var_os("NO_COLOR").is_none(),
+            ))
+            .try_init(),
         LogFormat::Json => registry
             .with(
                 fmt::layer()
