@@ -80,26 +80,21 @@ fn main() {
         ];
         kubectl.apply(&objects).ok();
         let started = Instant::now();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_cratedb-restore-job"))
-            .args(["--namespace", NS, "--name", &name, "--run-id", &run_id])
-            .args([
-                "--crate-host",
-                "127.0.0.1",
-                "--crate-port",
-                &sim.pg_addr().port().to_string(),
-            ])
-            .args([
-                "--crate-control-url",
-                &format!("{}/exec", sim.sidecar_url()),
-                "--poll-interval",
-                "0.01",
-            ])
-            .env("CRATEDB_OPERATOR_CLOUD_PROVIDER", "openshift")
-            .env("KUBECONFIG", &cluster.kubeconfig)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let args: Vec<String> = ["--namespace", NS, "--name", &name, "--run-id", &run_id]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        let child = harness::restore_job_command(
+            &args,
+            sim.pg_addr().port(),
+            &sim.sidecar_url(),
+            &cluster.kubeconfig,
+            "0.01",
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
         let (code, rss) = wait_with_rusage(child);
         times.push(started.elapsed());
         peak_rss_kib = peak_rss_kib.max(rss);

@@ -175,6 +175,30 @@ pub fn kube_apiserver() -> PathBuf {
     PathBuf::from(path)
 }
 
+/// `cratedb-restore-job` with a Job's container arguments, pointed at a CrateDB simulator (its
+/// PostgreSQL port and its crate-control sidecar) and at the API server through `kubeconfig`.
+pub fn restore_job_command(
+    args: &[String],
+    pg_port: u16,
+    sidecar_url: &str,
+    kubeconfig: &Path,
+    poll_seconds: &str,
+) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cratedb-restore-job"));
+    cmd.args(args)
+        .args([
+            "--crate-host",
+            "127.0.0.1",
+            "--crate-port",
+            &pg_port.to_string(),
+        ])
+        .args(["--crate-control-url", &format!("{sidecar_url}/exec")])
+        .args(["--poll-interval", poll_seconds])
+        .env("CRATEDB_OPERATOR_CLOUD_PROVIDER", "openshift")
+        .env("KUBECONFIG", kubeconfig);
+    cmd
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -1536,44 +1536,19 @@ fn without_the_mutating_webhook_restores_are_denied(env: &Env) {
 fn the_restore_job_runs_to_success_on_the_real_api_server(env: &Env) {
     const NAME: &str = "story";
     let ns = NS_PLAIN;
-    let password = "Sys-Pw-e2e";
-    let token = "Sidecar-Token-e2e";
-    let sim = env.rt.block_on(async {
-        cratedb_sim::Simulator::builder()
-            .server_version("5.10.3")
-            .user("system", password)
-            .sidecar_token(token)
-            .storage(
-                cratedb_sim::Storage::s3(
-                    "backups",
-                    "clusters/prod",
-                    "AKIAEXAMPLEEXAMPLE",
-                    SECRET_VALUE,
-                )
-                .snapshot(
-                    cratedb_sim::SnapshotDef::new("snap-e2e")
-                        .version("5.6.0")
-                        .table(
-                            cratedb_sim::TableDef::new("doc", "orders")
-                                .shards(2)
-                                .bytes_per_shard(1_000_000),
-                        ),
-                ),
-            )
-            .start()
-            .await
-            .expect("simulator")
-    });
     let labels = json!({"app.kubernetes.io/component": "backup", "app.kubernetes.io/name": NAME});
-    let secret = |name: &str, key: &str, value: &str| {
-        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns},
-               "stringData": {key: value}})
-    };
-    env.kubectl
-        .apply(&[
-            restore_secret(&format!("restore-from-backup-{NAME}"), ns),
-            secret(&format!("user-system-{NAME}"), "password", password),
-            secret(&format!("crate-control-{NAME}"), "token", token),
+    let run = admit_restore_for_the_job_binary(
+        env,
+        NAME,
+        cratedb_sim::SnapshotDef::new("snap-e2e")
+            .version("5.6.0")
+            .table(
+                cratedb_sim::TableDef::new("doc", "orders")
+                    .shards(2)
+                    .bytes_per_shard(1_000_000),
+            ),
+        json!({"type": "all"}),
+        vec![
             json!({"apiVersion": "batch/v1beta1", "kind": "CronJob",
                    "metadata": {"name": format!("create-snapshot-{NAME}"), "namespace": ns, "labels": labels},
                    "spec": {"schedule": "0 * * * *", "suspend": false, "jobTemplate": {"spec": {"template": {
@@ -1583,48 +1558,16 @@ fn the_restore_job_runs_to_success_on_the_real_api_server(env: &Env) {
                    "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "bm"}},
                             "template": {"metadata": {"labels": {"app": "bm"}},
                                          "spec": {"containers": [{"name": "c", "image": "c"}]}}}}),
-            cratedb(NAME, ns, None),
-        ])
-        .ok();
-    let request = cratedb(
-        NAME,
-        ns,
-        Some(with(
-            aws_restore(&format!("restore-from-backup-{NAME}"), "snap-e2e"),
-            json!({"type": "all"}),
-        )),
+        ],
     );
-    env.apply(&request).ok();
+    let (sim, password, token) = (&run.sim, run.password.as_str(), run.token.as_str());
     let run_id = run_id_of(&env.get("cratedb", ns, NAME));
-    let job = env
-        .jobs_of(ns, NAME)
-        .pop()
-        .expect("the webhook created the Job");
-    let args: Vec<String> =
-        serde_json::from_value(job["spec"]["template"]["spec"]["containers"][0]["args"].clone())
-            .unwrap();
 
     // Run the Job's container command here, as the Job's ServiceAccount.
-    let job_token = env.kubectl.token_for(ns, JOB_SA);
-    let kubeconfig = env
-        .cluster
-        .token_kubeconfig("restore-job-story", &job_token);
     let log = env.cluster.state.join("restore-job-story.log");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cratedb-restore-job"))
-        .args(&args)
-        .args([
-            "--crate-host",
-            "127.0.0.1",
-            "--crate-port",
-            &sim.pg_addr().port().to_string(),
-        ])
-        .args([
-            "--crate-control-url",
-            &format!("{}/exec", sim.sidecar_url()),
-        ])
-        .args(["--poll-interval", "0.05", "--log-format", "json"])
-        .env("CRATEDB_OPERATOR_CLOUD_PROVIDER", "openshift")
-        .env("KUBECONFIG", &kubeconfig)
+    let output = run
+        .command("0.05")
+        .args(["--log-format", "json"])
         .env("RUST_LOG", "info")
         .output()
         .expect("run cratedb-restore-job");
@@ -1724,17 +1667,7 @@ fn the_restore_job_runs_to_success_on_the_real_api_server(env: &Env) {
     assert!(sim.repositories().is_empty());
 
     // A second start of the same Job (a retried pod) finds the run finished and does nothing.
-    let again = std::process::Command::new(env!("CARGO_BIN_EXE_cratedb-restore-job"))
-        .args(&args)
-        .args([
-            "--crate-host",
-            "127.0.0.1",
-            "--crate-port",
-            &sim.pg_addr().port().to_string(),
-        ])
-        .env("KUBECONFIG", &kubeconfig)
-        .output()
-        .unwrap();
+    let again = run.command("0.05").output().unwrap();
     assert_eq!(again.status.code(), Some(0));
     assert_eq!(
         sim.statement_texts()
@@ -1743,7 +1676,6 @@ fn the_restore_job_runs_to_success_on_the_real_api_server(env: &Env) {
             .count(),
         1
     );
-    env.rt.block_on(sim.shutdown());
 }
 
 /// SIGTERM to the real Job binary in the middle of a restore: it exits 4 and leaves the run for
@@ -1751,82 +1683,23 @@ fn the_restore_job_runs_to_success_on_the_real_api_server(env: &Env) {
 fn a_terminated_job_leaves_its_run_for_the_next_pod(env: &Env) {
     const NAME: &str = "sigterm";
     let ns = NS_PLAIN;
-    let password = "Sys-Pw-sigterm";
-    let token = "Sidecar-Token-sigterm";
-    let sim = env.rt.block_on(async {
-        cratedb_sim::Simulator::builder()
-            .user("system", password)
-            .sidecar_token(token)
-            .storage(
-                cratedb_sim::Storage::s3(
-                    "backups",
-                    "clusters/prod",
-                    "AKIAEXAMPLEEXAMPLE",
-                    SECRET_VALUE,
-                )
-                .snapshot(
-                    cratedb_sim::SnapshotDef::new("snap-term")
-                        .version("5.6.0")
-                        .table(
-                            cratedb_sim::TableDef::new("doc", "events")
-                                .shards(1)
-                                .bytes_per_shard(1_000),
-                        ),
-                ),
-            )
-            .start()
-            .await
-            .expect("simulator")
-    });
-    let secret = |name: &str, key: &str, value: &str| {
-        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns},
-               "stringData": {key: value}})
-    };
-    env.kubectl
-        .apply(&[
-            restore_secret(&format!("restore-from-backup-{NAME}"), ns),
-            secret(&format!("user-system-{NAME}"), "password", password),
-            secret(&format!("crate-control-{NAME}"), "token", token),
-            cratedb(NAME, ns, None),
-        ])
-        .ok();
-    env.apply(&cratedb(
+    let run = admit_restore_for_the_job_binary(
+        env,
         NAME,
-        ns,
-        Some(aws_restore(
-            &format!("restore-from-backup-{NAME}"),
-            "snap-term",
-        )),
-    ))
-    .ok();
-    let job = env
-        .jobs_of(ns, NAME)
-        .pop()
-        .expect("the webhook created the Job");
-    let args: Vec<String> =
-        serde_json::from_value(job["spec"]["template"]["spec"]["containers"][0]["args"].clone())
-            .unwrap();
-    let kubeconfig = env
-        .cluster
-        .token_kubeconfig("restore-job-sigterm", &env.kubectl.token_for(ns, JOB_SA));
+        cratedb_sim::SnapshotDef::new("snap-term")
+            .version("5.6.0")
+            .table(
+                cratedb_sim::TableDef::new("doc", "events")
+                    .shards(1)
+                    .bytes_per_shard(1_000),
+            ),
+        json!({}),
+        vec![],
+    );
+    let sim = &run.sim;
     let job_command = |poll: &str| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cratedb-restore-job"));
-        cmd.args(&args)
-            .args([
-                "--crate-host",
-                "127.0.0.1",
-                "--crate-port",
-                &sim.pg_addr().port().to_string(),
-            ])
-            .args([
-                "--crate-control-url",
-                &format!("{}/exec", sim.sidecar_url()),
-                "--poll-interval",
-                poll,
-            ])
-            .env("CRATEDB_OPERATOR_CLOUD_PROVIDER", "openshift")
-            .env("KUBECONFIG", &kubeconfig)
-            .stdout(std::process::Stdio::null())
+        let mut cmd = run.command(poll);
+        cmd.stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         cmd
     };
@@ -1883,7 +1756,6 @@ fn a_terminated_job_leaves_its_run_for_the_next_pod(env: &Env) {
         .filter(|s| s.starts_with("RESTORE SNAPSHOT"))
         .count();
     assert_eq!(restores, 1, "RESTORE issued once");
-    env.rt.block_on(sim.shutdown());
 }
 
 /// A CrateDB created with a restore request in the same apply (a clone): the validating webhook
@@ -1921,4 +1793,93 @@ fn a_cluster_created_with_a_restore_gets_an_owned_job(env: &Env) {
         "owned by the resource that was just created"
     );
     assert_eq!(cr["status"]["restore"]["phase"], "Pending");
+}
+
+/// A restore admitted through the webhooks, ready for the real `cratedb-restore-job`: a CrateDB
+/// simulator holding `snapshot`, the Secrets a run reads, the Job's arguments and a kubeconfig
+/// with a token of the Job's ServiceAccount. Dropping it stops the simulator.
+struct JobBinaryRun {
+    sim: cratedb_sim::SimulatorHandle,
+    password: String,
+    token: String,
+    args: Vec<String>,
+    kubeconfig: PathBuf,
+}
+
+impl JobBinaryRun {
+    fn command(&self, poll_seconds: &str) -> std::process::Command {
+        crate::harness::restore_job_command(
+            &self.args,
+            self.sim.pg_addr().port(),
+            &self.sim.sidecar_url(),
+            &self.kubeconfig,
+            poll_seconds,
+        )
+    }
+}
+
+fn admit_restore_for_the_job_binary(
+    env: &Env,
+    name: &str,
+    snapshot: cratedb_sim::SnapshotDef,
+    restore: Value,
+    extra_objects: Vec<Value>,
+) -> JobBinaryRun {
+    let ns = NS_PLAIN;
+    let password = format!("Sys-Pw-{name}");
+    let token = format!("Sidecar-Token-{name}");
+    let snapshot_name = snapshot.name.clone();
+    let sim = env.rt.block_on(async {
+        cratedb_sim::Simulator::builder()
+            .server_version("5.10.3")
+            .user("system", &password)
+            .sidecar_token(&token)
+            .storage(
+                cratedb_sim::Storage::s3(
+                    "backups",
+                    "clusters/prod",
+                    "AKIAEXAMPLEEXAMPLE",
+                    SECRET_VALUE,
+                )
+                .snapshot(snapshot),
+            )
+            .start()
+            .await
+            .expect("simulator")
+    });
+    let secret = |secret: &str, key: &str, value: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret, "namespace": ns},
+               "stringData": {key: value}})
+    };
+    let mut objects = vec![
+        restore_secret(&format!("restore-from-backup-{name}"), ns),
+        secret(&format!("user-system-{name}"), "password", &password),
+        secret(&format!("crate-control-{name}"), "token", &token),
+        cratedb(name, ns, None),
+    ];
+    objects.extend(extra_objects);
+    env.kubectl.apply(&objects).ok();
+    let request = with(
+        aws_restore(&format!("restore-from-backup-{name}"), &snapshot_name),
+        restore,
+    );
+    env.apply(&cratedb(name, ns, Some(request))).ok();
+    let job = env
+        .jobs_of(ns, name)
+        .pop()
+        .expect("the webhook created the Job");
+    let args: Vec<String> =
+        serde_json::from_value(job["spec"]["template"]["spec"]["containers"][0]["args"].clone())
+            .unwrap();
+    let kubeconfig = env.cluster.token_kubeconfig(
+        &format!("restore-job-{name}"),
+        &env.kubectl.token_for(ns, JOB_SA),
+    );
+    JobBinaryRun {
+        sim,
+        password,
+        token,
+        args,
+        kubeconfig,
+    }
 }
