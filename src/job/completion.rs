@@ -2,7 +2,7 @@
 //! every primary shard of every planned relation and partition is STARTED. The vanished
 //! `sys.snapshot_restore` row only means "not running". Pure.
 
-use super::plan::same_value;
+use super::plan::names_partition;
 use crate::{
     cratedb::queries::{AllocationRow, Partition, Relation, ShardRow},
     restore_type::PartitionTarget,
@@ -72,13 +72,7 @@ pub fn verify(input: &CompletionInput<'_>) -> Result<String, Vec<String>> {
         let matching: Vec<&Partition> = input
             .existing_partitions
             .iter()
-            .filter(|p| {
-                p.table == target.table
-                    && target
-                        .columns
-                        .iter()
-                        .all(|(c, lit)| p.values.get(c).is_some_and(|v| same_value(lit, v)))
-            })
+            .filter(|p| names_partition(target, p))
             .collect();
         if matching.is_empty() {
             // Typed partition values (timestamps) may render differently: fall back to every

@@ -82,6 +82,17 @@ pub fn same_value(literal: &SqlLiteral, value: &Value) -> bool {
     }
 }
 
+/// Whether a partition of the cluster's catalog is the one `target` names (every column equal).
+pub fn names_partition(target: &PartitionTarget, partition: &Partition) -> bool {
+    partition.table == target.table
+        && target.columns.iter().all(|(column, literal)| {
+            partition
+                .values
+                .get(column)
+                .is_some_and(|v| same_value(literal, v))
+        })
+}
+
 /// `2024-01-01`, `2024-01-01T10:00:00` (both UTC, as CrateDB reads them without a zone) or an
 /// RFC 3339 timestamp, as epoch milliseconds.
 fn epoch_millis(text: &str) -> Option<i64> {
@@ -245,15 +256,7 @@ fn partition_conflicts(
                     target.table
                 ));
             }
-            let exists = partitions
-                .iter()
-                .filter(|p| p.table == target.table)
-                .any(|p| {
-                    target
-                        .columns
-                        .iter()
-                        .all(|(c, lit)| p.values.get(c).is_some_and(|v| same_value(lit, v)))
-                });
+            let exists = partitions.iter().any(|p| names_partition(target, p));
             if exists {
                 plan.conflicts.push(format!(
                     "partition {rendered} already exists in the cluster; drop it first (DELETE FROM {} WHERE ...) or restore other partitions",
