@@ -8,34 +8,13 @@ use std::time::Duration;
 
 use common::harness::*;
 use cratedb_restore::job::{engine::PLAN, error::ExitStatus};
-use cratedb_sim::{SnapshotDef, TableDef};
-
-fn snapshot() -> SnapshotDef {
-    SnapshotDef::new(SNAPSHOT).version("5.6.0").table(
-        TableDef::new("doc", "orders")
-            .shards(2)
-            .bytes_per_shard(1_000_000),
-    )
-}
 
 async fn harness() -> Harness {
-    Harness::start(
-        sim_builder().storage(s3().snapshot(snapshot())),
-        Cluster::default(),
-    )
-    .await
+    Harness::with_snapshot(orders_snapshot()).await
 }
 
 fn assert_once(h: &Harness, what: &str) {
-    assert_eq!(
-        h.statements()
-            .iter()
-            .filter(|s| s.starts_with(what))
-            .count(),
-        1,
-        "{what} once: {:#?}",
-        h.statements()
-    );
+    assert_eq!(h.count(what), 1, "{what} once: {:#?}", h.statements());
 }
 
 async fn assert_clean_success(h: &Harness, exit: ExitStatus) {

@@ -89,11 +89,7 @@ async fn assert_succeeded(h: &Harness, exit: ExitStatus) -> Value {
 
 #[tokio::test]
 async fn type_all_succeeds_end_to_end() {
-    let h = Harness::start(
-        sim_builder().storage(s3().snapshot(snapshot())),
-        Cluster::default(),
-    )
-    .await;
+    let h = Harness::with_snapshot(snapshot()).await;
     let status = assert_succeeded(&h, h.run().await).await;
     assert_eq!(status["progressPercent"], 100.0);
     assert_eq!(status["plan"]["keyword"], "ALL");
@@ -499,11 +495,7 @@ async fn a_restore_that_never_finishes_hits_the_deadline_and_cleans_up() {
 
 #[tokio::test]
 async fn a_killed_job_resumes_and_adopts_the_running_restore() {
-    let h = Harness::start(
-        sim_builder().storage(s3().snapshot(snapshot())),
-        Cluster::default(),
-    )
-    .await;
+    let h = Harness::with_snapshot(snapshot()).await;
     // First pod: stop it (as SIGKILL would) once the restore runs in CrateDB.
     let first = h.run();
     let killed = async {
@@ -549,11 +541,7 @@ async fn a_killed_job_resumes_and_adopts_the_running_restore() {
 
 #[tokio::test]
 async fn a_superseded_run_exits_without_touching_anything() {
-    let h = Harness::start(
-        sim_builder().storage(s3().snapshot(snapshot())),
-        Cluster::default(),
-    )
-    .await;
+    let h = Harness::with_snapshot(snapshot()).await;
     let mut config = h.config.clone();
     config.run_id = "20261101000000-000000".into();
     let exit = cratedb_restore::job::run(config, h.client.clone()).await;
@@ -598,11 +586,7 @@ async fn a_users_restore_locks_out_system_until_its_password_is_reset() {
 async fn tls_required_but_not_offered_fails_clearly_and_prefer_falls_back() {
     use cratedb_restore::cratedb::tls::SslMode;
     // The simulator offers no TLS: `prefer` (the default, used by every other test) goes plain.
-    let h = Harness::start(
-        sim_builder().storage(s3().snapshot(snapshot())),
-        Cluster::default(),
-    )
-    .await;
+    let h = Harness::with_snapshot(snapshot()).await;
     let mut config = h.config.clone();
     config.crate_ssl_mode = SslMode::Require;
     let exit = cratedb_restore::job::run(config, h.client.clone()).await;

@@ -10,14 +10,6 @@ use cratedb_restore::job::error::ExitStatus;
 use cratedb_sim::{PrivilegeDef, SnapshotDef, TableDef, UserDef};
 use serde_json::json;
 
-fn snapshot() -> SnapshotDef {
-    SnapshotDef::new(SNAPSHOT).version("5.6.0").table(
-        TableDef::new("doc", "orders")
-            .shards(2)
-            .bytes_per_shard(1_000_000),
-    )
-}
-
 fn with_gc_tables(snap: SnapshotDef) -> SnapshotDef {
     snap.table(
         TableDef::new("gc", "alembic_version")
@@ -59,12 +51,12 @@ async fn reference_scenario(provider: Provider, grand_central: bool) {
     };
     // A Grand Central cluster's snapshot carries its gc_admin user (with the source's password).
     let snap = if grand_central {
-        with_gc_tables(snapshot()).users(vec![
+        with_gc_tables(orders_snapshot()).users(vec![
             UserDef::new("system", "src-pw"),
             UserDef::new("gc_admin", "src-gc-pw"),
         ])
     } else {
-        snapshot()
+        orders_snapshot()
     };
     let mut sim = sim_builder().storage(storage.snapshot(snap));
     if grand_central {
@@ -313,7 +305,7 @@ async fn gc_tables_are_renamed_back_when_the_restore_fails() {
     // so validation fails and the cleanup must not lose the original table.
     let h = Harness::start(
         sim_builder()
-            .storage(s3().snapshot(with_gc_tables(snapshot())))
+            .storage(s3().snapshot(with_gc_tables(orders_snapshot())))
             .table(TableDef::new("gc", "alembic_version"))
             .restore_outcome(
                 SNAPSHOT,
@@ -365,7 +357,7 @@ async fn gc_tables_are_renamed_back_when_the_restore_fails() {
 async fn a_failed_restore_statement_puts_gc_tables_back_at_once() {
     let h = Harness::start(
         sim_builder()
-            .storage(s3().snapshot(with_gc_tables(snapshot())))
+            .storage(s3().snapshot(with_gc_tables(orders_snapshot())))
             .table(TableDef::new("gc", "alembic_version")),
         Cluster::default(),
     )
@@ -411,7 +403,7 @@ async fn a_failed_restore_statement_puts_gc_tables_back_at_once() {
 #[tokio::test]
 async fn an_already_suspended_cronjob_stays_suspended() {
     let h = Harness::start(
-        sim_builder().storage(s3().snapshot(snapshot())),
+        sim_builder().storage(s3().snapshot(orders_snapshot())),
         Cluster {
             cronjob: Some(true),
             ..Default::default()
@@ -442,7 +434,7 @@ async fn an_already_suspended_cronjob_stays_suspended() {
 #[tokio::test]
 async fn a_missing_backup_metrics_deployment_is_skipped() {
     let h = Harness::start(
-        sim_builder().storage(s3().snapshot(snapshot())),
+        sim_builder().storage(s3().snapshot(orders_snapshot())),
         Cluster {
             backup_metrics: false,
             cronjob: None,
@@ -480,17 +472,13 @@ async fn a_missing_backup_metrics_deployment_is_skipped() {
 
 #[tokio::test]
 async fn the_admin_user_of_a_clone_is_synced_and_announced() {
-    let snap = snapshot()
+    let snap = orders_snapshot()
         .users(vec![
             UserDef::new("system", "x"),
             UserDef::new("cloned_admin", "y"),
         ])
         .privileges(PrivilegeDef::all_cluster("cloned_admin", "system"));
-    let h = Harness::start(
-        sim_builder().storage(s3().snapshot(snap)),
-        Cluster::default(),
-    )
-    .await;
+    let h = Harness::with_snapshot(snap).await;
     assert_eq!(h.run().await, ExitStatus::Done);
     assert_eq!(h.cr().await["spec"]["users"][0]["name"], "cloned_admin");
     let admin = h
@@ -526,7 +514,7 @@ async fn the_admin_user_of_a_clone_is_synced_and_announced() {
 
 #[tokio::test]
 async fn a_cluster_without_users_skips_the_name_sync() {
-    let snap = snapshot()
+    let snap = orders_snapshot()
         .users(vec![
             UserDef::new("system", "x"),
             UserDef::new("cloned_admin", "y"),
@@ -562,7 +550,7 @@ async fn a_cluster_without_users_skips_the_name_sync() {
 
 #[tokio::test]
 async fn jwt_authentication_is_restored_for_existing_users() {
-    let snap = snapshot().users(vec![
+    let snap = orders_snapshot().users(vec![
         UserDef::new("system", "x"),
         UserDef::new("admin", "y"),
     ]);
@@ -601,11 +589,7 @@ async fn jwt_authentication_is_restored_for_existing_users() {
 
 #[tokio::test]
 async fn a_running_snapshot_is_waited_for_before_anything_changes() {
-    let h = Harness::start(
-        sim_builder().storage(s3().snapshot(snapshot())),
-        Cluster::default(),
-    )
-    .await;
+    let h = Harness::with_snapshot(orders_snapshot()).await;
     let id = h
         .sim
         .seed_job("CREATE SNAPSHOT \"backups\".\"nightly\" ALL");
@@ -656,11 +640,7 @@ async fn an_active_backup_job_is_waited_for_with_one_delay_notification() {
         Api,
         api::{Patch, PatchParams, PostParams},
     };
-    let h = Harness::start(
-        sim_builder().storage(s3().snapshot(snapshot())),
-        Cluster::default(),
-    )
-    .await;
+    let h = Harness::with_snapshot(orders_snapshot()).await;
     let jobs: Api<Job> = Api::namespaced(h.client.clone(), "dbs");
     let backup: Job = serde_json::from_value(json!({
         "metadata": {"name": "create-snapshot-my-cluster-29000000", "namespace": "dbs",
@@ -719,11 +699,7 @@ async fn an_active_backup_job_is_waited_for_with_one_delay_notification() {
 #[tokio::test]
 async fn catalogs_without_the_optional_columns_still_restore() {
     use cratedb_sim::ErrorInjection;
-    let h = Harness::start(
-        sim_builder().storage(s3().snapshot(snapshot())),
-        Cluster::default(),
-    )
-    .await;
+    let h = Harness::with_snapshot(orders_snapshot()).await;
     for (needle, column) in [
         ("table_partitions FROM sys.snapshots", "table_partitions"),
         (
@@ -763,7 +739,7 @@ async fn a_cronjob_left_suspended_by_an_unfinished_run_is_re_enabled() {
         api::{Patch, PatchParams},
     };
     let h = Harness::start(
-        sim_builder().storage(s3().snapshot(snapshot())),
+        sim_builder().storage(s3().snapshot(orders_snapshot())),
         Cluster {
             cronjob: Some(true),
             ..Default::default()
@@ -814,7 +790,7 @@ async fn what_an_unfinished_run_left_behind_is_cleaned_up() {
         api::{DeleteParams, Patch, PatchParams},
     };
     let h = Harness::start(
-        sim_builder().storage(s3().snapshot(snapshot())),
+        sim_builder().storage(s3().snapshot(orders_snapshot())),
         Cluster {
             grand_central: true,
             ..Default::default()

@@ -286,6 +286,17 @@ pub fn s3() -> cratedb_sim::Storage {
     cratedb_sim::Storage::s3(BUCKET, BASE_PATH, ACCESS_KEY, SECRET_KEY)
 }
 
+/// One table, `doc.orders` (two 1 MB shards), in a snapshot taken by CrateDB 5.6.0.
+pub fn orders_snapshot() -> cratedb_sim::SnapshotDef {
+    cratedb_sim::SnapshotDef::new(SNAPSHOT)
+        .version("5.6.0")
+        .table(
+            cratedb_sim::TableDef::new("doc", "orders")
+                .shards(2)
+                .bytes_per_shard(1_000_000),
+        )
+}
+
 pub fn azure() -> cratedb_sim::Storage {
     cratedb_sim::Storage::azure(AZURE_ACCOUNT, AZURE_KEY, AZURE_CONTAINER, BASE_PATH)
 }
@@ -326,6 +337,15 @@ pub struct Harness {
 }
 
 impl Harness {
+    /// The usual simulator with `snapshot` in its S3 repository, and the default cluster.
+    pub async fn with_snapshot(snapshot: cratedb_sim::SnapshotDef) -> Self {
+        Self::start(
+            sim_builder().storage(s3().snapshot(snapshot)),
+            Cluster::default(),
+        )
+        .await
+    }
+
     /// Must run on a current-thread runtime (plain `#[tokio::test]`) so that log capture sees
     /// every task.
     pub async fn start(sim: SimulatorBuilder, cluster: Cluster) -> Self {
@@ -421,10 +441,7 @@ impl Harness {
     }
 
     pub fn count(&self, prefix: &str) -> usize {
-        self.statements()
-            .iter()
-            .filter(|s| s.trim_start().starts_with(prefix))
-            .count()
+        self.sim.count_statements(prefix)
     }
 
     pub async fn deployment_replicas(&self, name: &str) -> Option<i32> {

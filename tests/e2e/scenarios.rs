@@ -1658,24 +1658,13 @@ fn the_restore_job_runs_to_success_on_the_real_api_server(env: &Env) {
     ] {
         assert!(reasons.contains(&reason), "{reason} in {reasons:?}");
     }
-    let restores = sim
-        .statement_texts()
-        .into_iter()
-        .filter(|s| s.starts_with("RESTORE SNAPSHOT"))
-        .count();
-    assert_eq!(restores, 1);
+    assert_eq!(sim.count_statements("RESTORE SNAPSHOT"), 1);
     assert!(sim.repositories().is_empty());
 
     // A second start of the same Job (a retried pod) finds the run finished and does nothing.
     let again = run.command("0.05").output().unwrap();
     assert_eq!(again.status.code(), Some(0));
-    assert_eq!(
-        sim.statement_texts()
-            .iter()
-            .filter(|s| s.starts_with("RESTORE SNAPSHOT"))
-            .count(),
-        1
-    );
+    assert_eq!(sim.count_statements("RESTORE SNAPSHOT"), 1);
 }
 
 /// SIGTERM to the real Job binary in the middle of a restore: it exits 4 and leaves the run for
@@ -1750,12 +1739,11 @@ fn a_terminated_job_leaves_its_run_for_the_next_pod(env: &Env) {
         cr["status"]["restore"]["steps"]["restore_backup_data"]["attempts"],
         1
     );
-    let restores = sim
-        .statement_texts()
-        .into_iter()
-        .filter(|s| s.starts_with("RESTORE SNAPSHOT"))
-        .count();
-    assert_eq!(restores, 1, "RESTORE issued once");
+    assert_eq!(
+        sim.count_statements("RESTORE SNAPSHOT"),
+        1,
+        "RESTORE issued once"
+    );
 }
 
 /// A CrateDB created with a restore request in the same apply (a clone): the validating webhook

@@ -324,6 +324,15 @@ impl SimulatorHandle {
             .map(|s| s.sql.clone())
             .collect()
     }
+    /// How many received statements begin with `prefix` (leading whitespace ignored).
+    pub fn count_statements(&self, prefix: &str) -> usize {
+        self.engine
+            .lock()
+            .statements
+            .iter()
+            .filter(|s| s.sql.trim_start().starts_with(prefix))
+            .count()
+    }
     /// Statements refused because they are outside the modelled SQL.
     pub fn rejected_statements(&self) -> Vec<StatementRecord> {
         self.engine
