@@ -613,6 +613,15 @@ impl Kubectl {
         self.run_with(args, None)
     }
 
+    /// `kubectl patch <kind> <name> -n <ns> <flags…> -p <patch>`; flags name the patch type
+    /// (`--type=merge`) and anything else (`--dry-run=server`).
+    pub fn patch(&self, kind: &str, name: &str, ns: &str, flags: &[&str], patch: &str) -> Run {
+        let mut args = vec!["patch", kind, name, "-n", ns];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["-p", patch]);
+        self.run(&args)
+    }
+
     pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Run {
         self.run_with(args, Some(stdin))
     }

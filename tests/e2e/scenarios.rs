@@ -787,30 +787,17 @@ fn one_restore_at_a_time_and_resets_pass(env: &Env) {
         "{DENIED}a restore of {NS}/busy is already running (run {run_id}, Job {job_name}); wait until it finishes (kubectl -n {NS} get job {job_name}) and apply again"
     );
     env.kubectl
-        .run(&[
-            "patch",
-            "cratedb",
-            "busy",
-            "-n",
-            NS,
-            "--type=merge",
-            "-p",
-            second,
-        ])
+        .patch("cratedb", "busy", NS, &["--type=merge"], second)
         .fails()
         .stderr_has(&busy_message);
     env.kubectl
-        .run(&[
-            "patch",
+        .patch(
             "cratedb",
             "busy",
-            "-n",
             NS,
-            "--type=merge",
-            "--dry-run=server",
-            "-p",
+            &["--type=merge", "--dry-run=server"],
             second,
-        ])
+        )
         .fails()
         .stderr_has(&busy_message);
     let patch: Value = serde_json::from_str(second).unwrap();
@@ -839,30 +826,18 @@ fn one_restore_at_a_time_and_resets_pass(env: &Env) {
     let running = r#"{"status":{"restore":{"phase":"Running","message":"restoring"}}}"#;
     wait_until("the Job's Role is active", Duration::from_secs(15), || {
         job_kubectl
-            .run(&[
-                "patch",
-                "cratedb",
-                "busy",
-                "-n",
-                NS,
-                "--type=merge",
-                "-p",
-                running,
-            ])
+            .patch("cratedb", "busy", NS, &["--type=merge"], running)
             .status
             .success()
             .then_some(())
     });
     // ... and its reset: snapshot "" and the type-specific fields removed (SPEC B§4.12).
     job_kubectl
-        .run(&[
-            "patch",
+        .patch(
             "cratedb",
             "busy",
-            "-n",
             NS,
-            "--type=json",
-            "-p",
+            &["--type=json"],
             &json!([
                 {"op": "replace", "path": "/spec/cluster/restoreSnapshot/snapshot", "value": ""},
                 {"op": "remove", "path": "/spec/cluster/restoreSnapshot/type"},
@@ -871,7 +846,7 @@ fn one_restore_at_a_time_and_resets_pass(env: &Env) {
                 {"op": "remove", "path": "/spec/cluster/restoreSnapshot/partitions"}
             ])
             .to_string(),
-        ])
+        )
         .ok();
     let reset = env.get("cratedb", NS, "busy");
     let rs = &reset["spec"]["cluster"]["restoreSnapshot"];
@@ -887,16 +862,7 @@ fn one_restore_at_a_time_and_resets_pass(env: &Env) {
 
     // The Job is still active: a new request is still refused.
     env.kubectl
-        .run(&[
-            "patch",
-            "cratedb",
-            "busy",
-            "-n",
-            NS,
-            "--type=merge",
-            "-p",
-            second,
-        ])
+        .patch("cratedb", "busy", NS, &["--type=merge"], second)
         .fails()
         .stderr_has(&busy_message);
 
@@ -908,29 +874,23 @@ fn one_restore_at_a_time_and_resets_pass(env: &Env) {
         .block_on(jobs.patch_status(&job_name, &PatchParams::default(), &Patch::Merge(&complete)))
         .expect("mark the Job complete");
     job_kubectl
-        .run(&[
-            "patch",
+        .patch(
             "cratedb",
             "busy",
-            "-n",
             NS,
-            "--type=merge",
-            "-p",
+            &["--type=merge"],
             r#"{"status":{"restore":{"phase":"Succeeded"}}}"#,
-        ])
+        )
         .ok();
     let again = env
         .kubectl
-        .run(&[
-            "patch",
+        .patch(
             "cratedb",
             "busy",
-            "-n",
             NS,
-            "--type=merge",
-            "-p",
+            &["--type=merge"],
             r#"{"spec":{"cluster":{"restoreSnapshot":{"snapshot":"snap-1"}}}}"#,
-        ])
+        )
         .ok();
     assert!(
         again
@@ -1082,27 +1042,21 @@ fn restore_job_rbac_allows_exactly_its_calls(env: &Env) {
     // The calls the Job makes, for real.
     k.run(&["get", "cratedb", "rbac-1", "-n", NS, "-o", "name"])
         .ok();
-    k.run(&[
-        "patch",
+    k.patch(
         "cratedb",
         "rbac-1",
-        "-n",
         NS,
-        "--type=merge",
-        "-p",
+        &["--type=merge"],
         r#"{"status":{"restore":{"phase":"Running"}}}"#,
-    ])
+    )
     .ok();
-    k.run(&[
-        "patch",
+    k.patch(
         "cratedb",
         "rbac-1",
-        "-n",
         NS,
-        "--type=json",
-        "-p",
+        &["--type=json"],
         r#"[{"op":"replace","path":"/spec/cluster/restoreSnapshot/snapshot","value":""}]"#,
-    ])
+    )
     .ok();
     k.run(&[
         "get",
