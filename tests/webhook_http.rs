@@ -18,19 +18,18 @@ use axum::{
     body::{Body, to_bytes},
     http::{Request, StatusCode},
 };
-use common::*;
+use common::{
+    https::{TlsServer, client_config, https_post},
+    *,
+};
 use cratedb_restore::webhook::{
     metrics::Metrics,
-    server::{AppState, admission_router, health_router, serve_tls},
+    server::{AppState, admission_router, health_router},
     tls::{self, CertFiles, CertStore},
 };
-use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+use rustls::pki_types::{CertificateDer, pem::PemObject};
 use serde_json::Value;
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
-    sync::oneshot,
-};
+use tokio::sync::oneshot;
 use tower::ServiceExt;
 
 const MAX_BODY: usize = 64 * 1024;
@@ -266,117 +265,39 @@ async fn health_endpoints_follow_readiness() {
 
 // ---- over the network ----------------------------------------------------------------------
 
-struct Running {
-    addr: std::net::SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn start(store: Arc<CertStore>) -> Running {
-    let (app, _, _) = app().await;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = oneshot::channel();
-    let config = Arc::new(store.server_config().unwrap());
-    let task = tokio::spawn(serve_tls(
-        listener,
-        config,
-        app,
-        async {
-            let _ = rx.await;
-        },
-        Duration::from_secs(5),
-    ));
-    Running {
-        addr,
-        stop: Some(tx),
-        task,
-    }
-}
-
-/// A TLS client that trusts `roots` and reports the certificate the server presented.
-async fn https_post(
-    addr: std::net::SocketAddr,
-    roots: &[&str],
-    path: &str,
-    body: &[u8],
-) -> Result<(u16, Vec<u8>, CertificateDer<'static>), String> {
-    let mut store = rustls::RootCertStore::empty();
-    for pem in roots {
-        store
-            .add(CertificateDer::from_pem_slice(pem.as_bytes()).unwrap())
-            .unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(tls::provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(store)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    let mut stream = connector
-        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
-        .await
-        .map_err(|e| e.to_string())?;
-    let peer = stream.get_ref().1.peer_certificates().unwrap()[0]
-        .clone()
-        .into_owned();
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    stream.write_all(body).await.map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw).await;
-    let text = String::from_utf8_lossy(&raw);
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("no status line")?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no header end")?
-        + 4;
-    Ok((status, raw[split..].to_vec(), peer))
-}
-
 #[tokio::test]
 async fn https_serves_reviews_with_a_certificate_for_127_0_0_1() {
     let pair = tls::self_signed(&["localhost".into(), "127.0.0.1".into()]).unwrap();
-    let mut server = start(CertStore::from_pem(&pair).unwrap()).await;
-    let (status, body, _) = https_post(
+    let server = TlsServer::start(CertStore::from_pem(&pair).unwrap(), app().await.0).await;
+    let trusted = client_config(&[&pair.cert_pem]);
+    let invalid = https_post(
         server.addr,
-        &[&pair.cert_pem],
+        trusted.clone(),
         "/validate",
         &fixture("validate-invalid-type.json"),
     )
     .await
     .unwrap();
-    assert_eq!(status, 200);
-    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(invalid.status, 200);
+    let answer: Value = serde_json::from_slice(&invalid.body).unwrap();
     assert_eq!(answer["response"]["status"]["code"], 422);
-    let (status, _, _) = https_post(server.addr, &[&pair.cert_pem], "/mutate", b"{")
+    let malformed = https_post(server.addr, trusted, "/mutate", b"{")
         .await
         .unwrap();
-    assert_eq!(status, 400);
+    assert_eq!(malformed.status, 400);
     // A client that does not trust the certificate fails the handshake.
     let other = tls::self_signed(&["127.0.0.1".into()]).unwrap();
     assert!(
-        https_post(server.addr, &[&other.cert_pem], "/validate", b"{}")
-            .await
-            .is_err()
-    );
-    server.stop.take().unwrap().send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), server.task)
+        https_post(
+            server.addr,
+            client_config(&[&other.cert_pem]),
+            "/validate",
+            b"{}"
+        )
         .await
-        .unwrap()
-        .unwrap();
+        .is_err()
+    );
+    server.shutdown().await;
 }
 
 /// Lays out a directory the way the kubelet writes a Secret volume: the files are symlinks
@@ -424,29 +345,29 @@ async fn certificate_rotation_through_a_secret_volume_swap_needs_no_restart() {
             let _ = watch_stopped.await;
         },
     ));
-    let mut server = start(store).await;
+    let server = TlsServer::start(store, app().await.0).await;
     let first_der = CertificateDer::from_pem_slice(first.cert_pem.as_bytes()).unwrap();
-    let (_, _, served) = https_post(server.addr, &[&first.cert_pem], "/validate", b"{}")
-        .await
-        .unwrap();
-    assert_eq!(served, first_der);
+    let answer = https_post(
+        server.addr,
+        client_config(&[&first.cert_pem]),
+        "/validate",
+        b"{}",
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.served, first_der);
 
     let second = tls::self_signed(&["127.0.0.1".into()]).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await; // let the watch settle on the first state
     write_secret_volume(dir.path(), 2, &second);
     let second_der = CertificateDer::from_pem_slice(second.cert_pem.as_bytes()).unwrap();
+    let trusts_both = client_config(&[&first.cert_pem, &second.cert_pem]);
     let mut served_second = false;
     for _ in 0..100 {
-        if let Ok((status, _, served)) = https_post(
-            server.addr,
-            &[&first.cert_pem, &second.cert_pem],
-            "/validate",
-            b"{}",
-        )
-        .await
-            && served == second_der
+        if let Ok(answer) = https_post(server.addr, trusts_both.clone(), "/validate", b"{}").await
+            && answer.served == second_der
         {
-            assert_eq!(status, 400);
+            assert_eq!(answer.status, 400);
             served_second = true;
             break;
         }
@@ -458,6 +379,5 @@ async fn certificate_rotation_through_a_secret_volume_swap_needs_no_restart() {
     );
     assert_eq!(reloads.load(Ordering::SeqCst), 1);
     stop_watch.send(()).unwrap();
-    server.stop.take().unwrap().send(()).unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(5), server.task).await;
+    server.shutdown().await;
 }

@@ -6,16 +6,18 @@ mod common;
 use std::{sync::Arc, time::Duration};
 
 use axum::{Router, extract::Request, middleware::Next, response::Response};
-use common::*;
+use common::{
+    https::{TlsServer, client_config, https_post},
+    *,
+};
 use cratedb_restore::webhook::{
     metrics::Metrics,
-    server::{AppState, admission_router, serve_tls},
+    server::{AppState, admission_router},
     tls::{self, CertFiles, CertStore, PemPair},
 };
-use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     sync::oneshot,
 };
 
@@ -27,71 +29,15 @@ async fn router() -> Router {
     admission_router(state, 1 << 20)
 }
 
-async fn serve(
-    store: Arc<CertStore>,
-    app: Router,
-) -> (
-    std::net::SocketAddr,
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = oneshot::channel::<()>();
-    let config = Arc::new(store.server_config().unwrap());
-    let task = tokio::spawn(serve_tls(
-        listener,
-        config,
-        app,
-        async {
-            let _ = rx.await;
-        },
-        Duration::from_secs(10),
-    ));
-    (addr, tx, task)
-}
-
-fn client_config(roots: &[&PemPair]) -> Arc<rustls::ClientConfig> {
-    let mut store = rustls::RootCertStore::empty();
-    for pair in roots {
-        store
-            .add(CertificateDer::from_pem_slice(pair.cert_pem.as_bytes()).unwrap())
-            .unwrap();
-    }
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(tls::provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(store)
-            .with_no_client_auth(),
-    )
-}
-
+/// `POST /validate` of `body` on a fresh connection; the HTTP status.
 async fn post(
     addr: std::net::SocketAddr,
     config: Arc<rustls::ClientConfig>,
     body: &[u8],
 ) -> Result<u16, String> {
-    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    let mut tls = tokio_rustls::TlsConnector::from(config)
-        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+    https_post(addr, config, "/validate", body)
         .await
-        .map_err(|e| e.to_string())?;
-    let head = format!(
-        "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    tls.write_all(head.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    tls.write_all(body).await.map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    tls.read_to_end(&mut raw).await.map_err(|e| e.to_string())?;
-    String::from_utf8_lossy(&raw)
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| "no status line".to_string())
+        .map(|answer| answer.status)
 }
 
 fn reset_review() -> Vec<u8> {
@@ -134,7 +80,8 @@ fn tls11_client_hello() -> Vec<u8> {
 #[tokio::test]
 async fn a_tls_1_1_client_is_refused_with_a_protocol_version_alert() {
     let pair = tls::self_signed(&["127.0.0.1".into()]).unwrap();
-    let (addr, _stop, _task) = serve(CertStore::from_pem(&pair).unwrap(), router().await).await;
+    let server = TlsServer::start(CertStore::from_pem(&pair).unwrap(), router().await).await;
+    let addr = server.addr;
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     tcp.write_all(&tls11_client_hello()).await.unwrap();
     let mut answer = Vec::new();
@@ -151,9 +98,10 @@ async fn a_tls_1_1_client_is_refused_with_a_protocol_version_alert() {
     );
     // And a TLS 1.2/1.3 client is served.
     assert_eq!(
-        post(addr, client_config(&[&pair]), &reset_review()).await,
+        post(addr, client_config(&[&pair.cert_pem]), &reset_review()).await,
         Ok(200)
     );
+    server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,8 +134,14 @@ async fn rotation_under_load_loses_no_request() {
             let _ = watch_stopped.await;
         },
     ));
-    let (addr, stop, task) = serve(store, router().await).await;
-    let trusted = client_config(&pairs.iter().collect::<Vec<_>>());
+    let server = TlsServer::start(store, router().await).await;
+    let addr = server.addr;
+    let trusted = client_config(
+        &pairs
+            .iter()
+            .map(|p| p.cert_pem.as_str())
+            .collect::<Vec<_>>(),
+    );
 
     let load = {
         let trusted = trusted.clone();
@@ -217,8 +171,7 @@ async fn rotation_under_load_loses_no_request() {
         &failed[..failed.len().min(5)]
     );
     stop_watch.send(()).unwrap();
-    stop.send(()).unwrap();
-    task.await.unwrap();
+    server.shutdown().await;
 }
 
 async fn slow(request: Request, next: Next) -> Response {
@@ -230,23 +183,21 @@ async fn slow(request: Request, next: Next) -> Response {
 async fn shutdown_drains_in_flight_reviews_and_refuses_new_ones() {
     let pair = tls::self_signed(&["127.0.0.1".into()]).unwrap();
     let app = router().await.layer(axum::middleware::from_fn(slow));
-    let (addr, stop, task) = serve(CertStore::from_pem(&pair).unwrap(), app).await;
-    let config = client_config(&[&pair]);
+    let mut server = TlsServer::start(CertStore::from_pem(&pair).unwrap(), app).await;
+    let addr = server.addr;
+    let config = client_config(&[&pair.cert_pem]);
     let in_flight = tokio::spawn({
         let config = config.clone();
         async move { post(addr, config, &reset_review()).await }
     });
     tokio::time::sleep(Duration::from_millis(150)).await;
-    stop.send(()).unwrap();
+    server.begin_shutdown();
     assert_eq!(
         in_flight.await.unwrap(),
         Ok(200),
         "the in-flight review is answered"
     );
-    tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .unwrap()
-        .unwrap();
+    server.shutdown().await;
     assert!(
         post(addr, config, &reset_review()).await.is_err(),
         "no new connections after shutdown"

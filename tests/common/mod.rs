@@ -3,6 +3,7 @@
 
 pub mod exec_endpoint;
 pub mod harness;
+pub mod https;
 pub mod notify_sink;
 
 use std::collections::BTreeMap;
