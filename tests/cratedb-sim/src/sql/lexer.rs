@@ -42,6 +42,38 @@ const SYMBOLS: &[&str] = &[
     "*", "+", "-", "/", "%", ":",
 ];
 
+/// The text of the string literal or quoted identifier whose opening quote is at `*i`, where a
+/// doubled quote stands for one; `*i` ends past the closing quote, and newlines inside advance
+/// the line count. `None` when the input ends before the closing quote.
+fn read_quoted(
+    chars: &[(usize, char)],
+    i: &mut usize,
+    line: &mut usize,
+    line_start: &mut usize,
+) -> Option<String> {
+    let quote = chars[*i].1;
+    let mut text = String::new();
+    *i += 1;
+    loop {
+        let ch = chars.get(*i)?.1;
+        if ch == quote {
+            if chars.get(*i + 1).map(|c| c.1) == Some(quote) {
+                text.push(quote);
+                *i += 2;
+                continue;
+            }
+            *i += 1;
+            return Some(text);
+        }
+        if ch == '\n' {
+            *line += 1;
+            *line_start = *i + 1;
+        }
+        text.push(ch);
+        *i += 1;
+    }
+}
+
 /// Split `sql` into tokens. The last token is always [`Tok::Eof`].
 pub fn tokenize(sql: &str) -> Result<Vec<Token>, SqlError> {
     let chars: Vec<(usize, char)> = sql.char_indices().collect();
@@ -89,60 +121,20 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, SqlError> {
         let tok_col = i - line_start + 1;
         let start = i;
         let tok = if c == '\'' {
-            let mut s = String::new();
-            i += 1;
-            loop {
-                match chars.get(i).map(|c| c.1) {
-                    None => {
-                        return Err(SqlError::syntax(format!(
-                            "line {tok_line}:{tok_col}: mismatched input '{}' expecting <EOF>",
-                            &sql[byte_at(start)..]
-                        )));
-                    }
-                    Some('\'') if chars.get(i + 1).map(|c| c.1) == Some('\'') => {
-                        s.push('\'');
-                        i += 2;
-                    }
-                    Some('\'') => {
-                        i += 1;
-                        break;
-                    }
-                    Some(ch) => {
-                        if ch == '\n' {
-                            line += 1;
-                            line_start = i + 1;
-                        }
-                        s.push(ch);
-                        i += 1;
-                    }
-                }
-            }
+            let Some(s) = read_quoted(&chars, &mut i, &mut line, &mut line_start) else {
+                return Err(SqlError::syntax(format!(
+                    "line {tok_line}:{tok_col}: mismatched input '{}' expecting <EOF>",
+                    &sql[byte_at(start)..]
+                )));
+            };
             Tok::Str(s)
         } else if c == '"' {
-            let mut s = String::new();
-            i += 1;
-            loop {
-                match chars.get(i).map(|c| c.1) {
-                    None => {
-                        return Err(SqlError::syntax(format!(
-                            "line {tok_line}:{tok_col}: token recognition error at: '{}'",
-                            &sql[byte_at(start)..]
-                        )));
-                    }
-                    Some('"') if chars.get(i + 1).map(|c| c.1) == Some('"') => {
-                        s.push('"');
-                        i += 2;
-                    }
-                    Some('"') => {
-                        i += 1;
-                        break;
-                    }
-                    Some(ch) => {
-                        s.push(ch);
-                        i += 1;
-                    }
-                }
-            }
+            let Some(s) = read_quoted(&chars, &mut i, &mut line, &mut line_start) else {
+                return Err(SqlError::syntax(format!(
+                    "line {tok_line}:{tok_col}: token recognition error at: '{}'",
+                    &sql[byte_at(start)..]
+                )));
+            };
             if s.is_empty() {
                 return Err(SqlError::syntax(format!(
                     "line {tok_line}:{tok_col}: zero-length delimited identifier"
@@ -289,5 +281,23 @@ mod tests {
         let err = tokenize("SELECT 'abc").unwrap_err();
         assert_eq!(err.sqlstate, "42601");
         assert!(err.rejected);
+    }
+
+    #[test]
+    fn unterminated_identifier_is_a_syntax_error_and_newlines_in_quotes_count() {
+        let err = tokenize(r#"SELECT "abc"#).unwrap_err();
+        assert_eq!(err.sqlstate, "42601");
+        assert!(err.message.contains("token recognition error"), "{err:?}");
+        let toks = tokenize("SELECT \"a\nb\", 'c\nd' x").unwrap();
+        assert_eq!(
+            (toks[3].line, toks[3].col),
+            (2, 5),
+            "the string after the identifier"
+        );
+        assert_eq!(
+            (toks[4].line, toks[4].col),
+            (3, 4),
+            "the identifier after the string"
+        );
     }
 }
