@@ -417,6 +417,26 @@ struct PlannedIndex {
     replace_closed: bool,
 }
 
+impl PlannedIndex {
+    /// What restoring snapshot table `t` (at `table`) as a whole means: the table itself, or
+    /// each of its partitions.
+    fn whole_table(table: usize, t: &TableDef) -> Vec<PlannedIndex> {
+        let partitions: Vec<Option<usize>> = if t.partitioned_by.is_empty() {
+            vec![None]
+        } else {
+            (0..t.partitions.len()).map(Some).collect()
+        };
+        partitions
+            .into_iter()
+            .map(|partition| PlannedIndex {
+                table,
+                partition,
+                replace_closed: false,
+            })
+            .collect()
+    }
+}
+
 impl Cluster {
     pub fn new(cfg: &SimConfig) -> Result<Cluster, SimError> {
         let version = Version::parse(&cfg.server_version).ok_or_else(|| {
@@ -1023,21 +1043,7 @@ impl Cluster {
                     }
                 }
                 if assignments.is_empty() {
-                    if t.partitioned_by.is_empty() {
-                        planned.push(PlannedIndex {
-                            table: ti,
-                            partition: None,
-                            replace_closed: false,
-                        });
-                    } else {
-                        for pi in 0..t.partitions.len() {
-                            planned.push(PlannedIndex {
-                                table: ti,
-                                partition: Some(pi),
-                                replace_closed: false,
-                            });
-                        }
-                    }
+                    planned.extend(PlannedIndex::whole_table(ti, t));
                 } else {
                     if t.partitioned_by.is_empty() {
                         return Err(SqlError::illegal_argument(format!(
@@ -1070,21 +1076,7 @@ impl Cluster {
             }
         } else if include_tables {
             for (ti, t) in snap.tables.iter().enumerate() {
-                if t.partitioned_by.is_empty() {
-                    planned.push(PlannedIndex {
-                        table: ti,
-                        partition: None,
-                        replace_closed: false,
-                    });
-                } else {
-                    for pi in 0..t.partitions.len() {
-                        planned.push(PlannedIndex {
-                            table: ti,
-                            partition: Some(pi),
-                            replace_closed: false,
-                        });
-                    }
-                }
+                planned.extend(PlannedIndex::whole_table(ti, t));
             }
         }
 
