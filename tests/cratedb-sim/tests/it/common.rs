@@ -166,3 +166,11 @@ pub async fn sidecar_exec(sim: &SimulatorHandle, stmt: &str) -> (u16, serde_json
     )
     .await
 }
+
+/// The message of the error CrateDB answered with; panics (showing `err`) when the error did
+/// not come from the server (a dropped connection, a client-side failure).
+pub fn server_message(err: &tokio_postgres::Error) -> &str {
+    err.as_db_error()
+        .unwrap_or_else(|| panic!("expected an error from the server, got: {err}"))
+        .message()
+}

@@ -186,10 +186,7 @@ async fn database_parameter_is_the_default_schema() {
     let doc = system(&sim).await;
     let err = doc.query("SELECT * FROM shards", &[]).await.unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::UNDEFINED_TABLE));
-    assert_eq!(
-        err.as_db_error().unwrap().message(),
-        "Relation 'doc.shards' unknown"
-    );
+    assert_eq!(server_message(&err), "Relation 'doc.shards' unknown");
 
     create_repo(&doc, "r").await.unwrap();
     let other = connect_as(&sim, "system", SYSTEM_PW, "system")
@@ -204,12 +201,7 @@ async fn database_parameter_is_the_default_schema() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::INTERNAL_ERROR));
-    assert!(
-        err.as_db_error()
-            .unwrap()
-            .message()
-            .contains("Relation [system.t1] not found in snapshot")
-    );
+    assert!(server_message(&err).contains("Relation [system.t1] not found in snapshot"));
     // ... while the doc session finds doc.t1
     assert_eq!(
         doc.execute(
@@ -239,19 +231,13 @@ async fn unknown_sql_is_rejected_with_42601_and_logged() {
     ] {
         let err = client.simple_query(sql).await.unwrap_err();
         assert_eq!(err.code(), Some(&SqlState::SYNTAX_ERROR), "{sql}");
-        assert!(
-            err.as_db_error()
-                .unwrap()
-                .message()
-                .contains("mismatched input"),
-            "{sql}"
-        );
+        assert!(server_message(&err).contains("mismatched input"), "{sql}");
     }
     // extended protocol: the Parse fails
     let err = client.prepare("DELETE FROM doc.t").await.unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::SYNTAX_ERROR));
     assert_eq!(
-        err.as_db_error().unwrap().message(),
+        server_message(&err),
         "line 1:1: mismatched input 'DELETE' expecting {'SELECT', 'SHOW', 'CREATE', 'DROP', 'RESTORE', 'SET', 'RESET', 'ALTER'}"
     );
     // analysis errors are CrateDB errors, not rejections
@@ -460,10 +446,7 @@ async fn error_injection_fails_matching_statements() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::ADMIN_SHUTDOWN));
-    assert_eq!(
-        err.as_db_error().unwrap().message(),
-        "node is shutting down"
-    );
+    assert_eq!(server_message(&err), "node is shutting down");
     assert_eq!(
         client
             .query("SELECT settings FROM sys.cluster", &[])
@@ -561,7 +544,7 @@ async fn settings_set_reset_and_unknown_settings() {
         .unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::FEATURE_NOT_SUPPORTED));
     assert_eq!(
-        err.as_db_error().unwrap().message(),
+        server_message(&err),
         "Setting 'cluster.routing.allocation.foo' is not supported"
     );
     let err = client
@@ -571,12 +554,7 @@ async fn settings_set_reset_and_unknown_settings() {
         )
         .await
         .unwrap_err();
-    assert!(
-        err.as_db_error()
-            .unwrap()
-            .message()
-            .contains("as a size in bytes")
-    );
+    assert!(server_message(&err).contains("as a size in bytes"));
 
     client
         .execute("RESET GLOBAL cluster.routing.allocation.enable", &[])

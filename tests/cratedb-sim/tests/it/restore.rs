@@ -193,10 +193,7 @@ async fn existing_table_fails_with_42p07_and_changes_nothing() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::DUPLICATE_TABLE));
-    assert_eq!(
-        err.as_db_error().unwrap().message(),
-        "Relation 'doc.t1' already exists."
-    );
+    assert_eq!(server_message(&err), "Relation 'doc.t1' already exists.");
     assert!(sim.restores_in_progress().is_empty());
     assert!(
         !sim.tables().iter().any(|t| t.name == "t2"),
@@ -226,7 +223,7 @@ async fn existing_partition_fails_with_xx000() {
         .unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::INTERNAL_ERROR));
     assert_eq!(
-        err.as_db_error().unwrap().message(),
+        server_message(&err),
         "Partition '.partitioned.parted.04132' already exists"
     );
     // the other partition restores into the existing table
@@ -244,7 +241,7 @@ async fn existing_partition_fails_with_xx000() {
     create_repo(&c, "repo").await.unwrap();
     let err = restore(&c, "ALL").await.unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::INTERNAL_ERROR));
-    let msg = err.as_db_error().unwrap().message().to_string();
+    let msg = server_message(&err).to_string();
     assert!(msg.starts_with("[repo:snap1/"), "{msg}");
     assert!(
         msg.contains("cannot restore index [.partitioned.parted.04132] because an open index with same name already exists in the cluster"),
@@ -395,7 +392,7 @@ async fn users_restore_replaces_the_system_password_until_alter_user() {
         .await
         .unwrap_err();
     assert_eq!(
-        err.as_db_error().unwrap().message(),
+        server_message(&err),
         "Missing 'AL' privilege for user 'system'"
     );
 
@@ -420,7 +417,7 @@ async fn section_keywords_follow_the_server_version() {
     let err = restore(&client, "USERMANAGEMENT").await.unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::FEATURE_NOT_SUPPORTED));
     assert_eq!(
-        err.as_db_error().unwrap().message(),
+        server_message(&err),
         "Unknown metadata type 'USERMANAGEMENT'"
     );
     assert_eq!(restore(&client, "USERS").await.unwrap(), 1);
@@ -437,10 +434,7 @@ async fn section_keywords_follow_the_server_version() {
     assert_eq!(restore(&c2, "USERMANAGEMENT").await.unwrap(), 1);
     // TABLES + VIEWS sections together
     let err = restore(&c2, "TABLES,VIEWS,FOO").await.unwrap_err();
-    assert_eq!(
-        err.as_db_error().unwrap().message(),
-        "Unknown metadata type 'FOO'"
-    );
+    assert_eq!(server_message(&err), "Unknown metadata type 'FOO'");
     assert!(sim2.restores_in_progress().is_empty());
     sim.shutdown().await;
     sim2.shutdown().await;
@@ -457,21 +451,18 @@ async fn unknown_repository_snapshot_and_table() {
     .await;
     let client = system(&sim).await;
     let err = restore(&client, "ALL").await.unwrap_err();
-    assert_eq!(err.as_db_error().unwrap().message(), "[repo] missing");
+    assert_eq!(server_message(&err), "[repo] missing");
     create_repo(&client, "repo").await.unwrap();
     let err = client
         .execute(r#"RESTORE SNAPSHOT "repo"."nope" ALL"#, &[])
         .await
         .unwrap_err();
-    assert_eq!(
-        err.as_db_error().unwrap().message(),
-        "[repo:nope] snapshot does not exist"
-    );
+    assert_eq!(server_message(&err), "[repo:nope] snapshot does not exist");
     let err = restore(&client, r#"TABLE "doc"."missing""#)
         .await
         .unwrap_err();
     assert_eq!(
-        err.as_db_error().unwrap().message(),
+        server_message(&err),
         "Relation [doc.missing] not found in snapshot"
     );
     // a snapshot newer than the server
@@ -519,9 +510,7 @@ async fn repository_verification_and_visibility_of_snapshots() {
         .unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::INTERNAL_ERROR));
     assert!(
-        err.as_db_error()
-            .unwrap()
-            .message()
+        server_message(&err)
             .starts_with("[bad] Unable to verify the repository, [bad] is not accessible on master node: AmazonS3Exception"),
         "{err}"
     );
@@ -529,12 +518,7 @@ async fn repository_verification_and_visibility_of_snapshots() {
         .execute(bad, &[&"nobucket", &BASE, &ACCESS, &SECRET])
         .await
         .unwrap_err();
-    assert!(
-        err.as_db_error()
-            .unwrap()
-            .message()
-            .contains("NoSuchBucket")
-    );
+    assert!(server_message(&err).contains("NoSuchBucket"));
     assert!(
         sim.repositories().is_empty(),
         "failed verification leaves no repository"
@@ -548,17 +532,11 @@ async fn repository_verification_and_visibility_of_snapshots() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::FEATURE_NOT_SUPPORTED));
-    assert_eq!(
-        err.as_db_error().unwrap().message(),
-        "Setting 'color' is not supported"
-    );
+    assert_eq!(server_message(&err), "Setting 'color' is not supported");
 
     create_repo(&client, "repo").await.unwrap();
     let err = create_repo(&client, "repo").await.unwrap_err();
-    assert_eq!(
-        err.as_db_error().unwrap().message(),
-        "Repository 'repo' already exists"
-    );
+    assert_eq!(server_message(&err), "Repository 'repo' already exists");
 
     // azure, with bound values
     let az = "CREATE REPOSITORY \"az\" TYPE azure WITH (max_restore_bytes_per_sec = $1, readonly = $2, key = $3, account = $4, base_path = $5, container = $6)";
@@ -598,7 +576,7 @@ async fn repository_verification_and_visibility_of_snapshots() {
         .execute("DROP REPOSITORY \"az\"", &[])
         .await
         .unwrap_err();
-    assert_eq!(err.as_db_error().unwrap().message(), "[az] missing");
+    assert_eq!(server_message(&err), "[az] missing");
     sim.shutdown().await;
 }
 
