@@ -212,6 +212,12 @@ impl CrateDB {
         self.status.as_ref().and_then(|s| s.restore.as_ref())
     }
 
+    /// `status.restore` when it records run `run_id` (and not an earlier run).
+    pub fn restore_status_of_run(&self, run_id: &str) -> Option<&RestoreStatus> {
+        self.restore_status()
+            .filter(|s| s.run_id.as_deref() == Some(run_id))
+    }
+
     pub fn run_id_annotation(&self) -> Option<&str> {
         use kube::ResourceExt;
         self.annotations()

@@ -14,7 +14,7 @@ use super::{
     error::StepError,
     notify::Notification,
     retry::Backoff,
-    state::{StepRecord, StepState},
+    state::{RestoreState, StepRecord, StepState},
     steps,
 };
 use crate::status::Phase;
@@ -185,15 +185,20 @@ pub fn restore_issued(ctx: &RunContext) -> bool {
         .unwrap_or(false)
 }
 
+/// The step that failed first in plan order, with its message: the run's cause of failure
+/// (later cleanup steps may fail too, as a consequence).
+pub fn first_failure(state: &RestoreState) -> Option<(StepId, String)> {
+    PLAN.iter().find_map(|spec| {
+        state
+            .step(spec.id.as_str())
+            .filter(|record| record.state == Some(StepState::Failed))
+            .map(|record| (spec.id, record.message.clone().unwrap_or_default()))
+    })
+}
+
 /// Runs the plan to its end and returns the run's final phase.
 pub async fn execute(ctx: &mut RunContext) -> Phase {
-    let mut failed: Option<String> = ctx
-        .status
-        .state
-        .steps
-        .values()
-        .find(|s| s.state == Some(StepState::Failed))
-        .and_then(|s| s.message.clone());
+    let mut failed = first_failure(&ctx.status.state).is_some();
 
     for spec in PLAN {
         let id = spec.id.as_str();
@@ -206,7 +211,7 @@ pub async fn execute(ctx: &mut RunContext) -> Phase {
             Some(StepState::Running) | None => {}
         }
         let skip_reason = match spec.when {
-            When::AllEarlierSucceeded if failed.is_some() => Some("an earlier step failed"),
+            When::AllEarlierSucceeded if failed => Some("an earlier step failed"),
             When::RestoreIssued if !restore_issued(ctx) => Some("no RESTORE was issued"),
             _ => None,
         };
@@ -214,16 +219,15 @@ pub async fn execute(ctx: &mut RunContext) -> Phase {
             skip(ctx, spec.id, reason).await;
             continue;
         }
-        ctx.earlier_failure = failed.is_some();
-        if let Err(message) = run_step(ctx, spec).await
-            && failed.is_none()
-        {
-            failed = Some(message);
+        ctx.earlier_failure = failed;
+        if !run_step(ctx, spec).await {
+            failed = true;
         }
     }
-    match failed {
-        None => Phase::Succeeded,
-        Some(_) => Phase::Failed,
+    if failed {
+        Phase::Failed
+    } else {
+        Phase::Succeeded
     }
 }
 
@@ -246,8 +250,8 @@ async fn skip(ctx: &mut RunContext, id: StepId, reason: &str) {
     }
 }
 
-/// Runs one step with retries; `Err` carries the failure message.
-async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> Result<(), String> {
+/// Runs one step with retries and records its outcome; whether it succeeded.
+async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> bool {
     let id = spec.id;
     let span = tracing::info_span!(
         "step",
@@ -311,7 +315,7 @@ async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> Result<(), String> {
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let record = ctx.status.state.steps.entry(id.as_str().into()).or_default();
         record.finished_at = Some(now());
-        let result = match outcome {
+        let succeeded = match outcome {
             Ok(report) => {
                 record.state = Some(StepState::Succeeded);
                 record.message = Some(report.message.clone());
@@ -320,7 +324,7 @@ async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> Result<(), String> {
                 }
                 tracing::info!(duration_ms = elapsed_ms, outcome = "succeeded", "{}", report.message);
                 ctx.events.normal("StepSucceeded", &id.reason(), format!("Step {} succeeded: {}", id.as_str(), report.message)).await;
-                Ok(())
+                true
             }
             Err(error) => {
                 let message = error.to_string();
@@ -329,14 +333,14 @@ async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> Result<(), String> {
                 tracing::error!(duration_ms = elapsed_ms, outcome = "failed", error = %message, "step failed");
                 ctx.events.warning("StepFailed", &id.reason(), format!("Step {} failed: {message}", id.as_str())).await;
                 // The failing step tells the backend at once (SPEC B§3.3, A13).
-                ctx.notifier.send(&Notification::failure(message.clone())).await;
-                Err(message)
+                ctx.notifier.send(&Notification::failure(message)).await;
+                false
             }
         };
         if let Err(error) = ctx.status.save().await {
             tracing::warn!(%error, "could not record the step result");
         }
-        result
+        succeeded
     }
     .instrument(span)
     .await
@@ -345,6 +349,34 @@ async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_failure_is_the_earliest_in_the_plan_not_by_name() {
+        let failed = |message: &str| StepRecord {
+            state: Some(StepState::Failed),
+            message: Some(message.into()),
+            ..Default::default()
+        };
+        let mut state = RestoreState::default();
+        assert_eq!(first_failure(&state), None);
+        state
+            .steps
+            .insert("after_cluster_update".into(), failed("scale-up timed out"));
+        state
+            .steps
+            .insert("restore_backup_data".into(), failed("snapshot missing"));
+        state.steps.insert(
+            "after_restore_backup".into(),
+            StepRecord {
+                state: Some(StepState::Succeeded),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            first_failure(&state),
+            Some((StepId::RestoreBackupData, "snapshot missing".into()))
+        );
+    }
 
     #[test]
     fn the_plan_encodes_the_reference_rules() {

@@ -59,9 +59,7 @@ pub fn start_decision(cr: &CrateDB, run_id: &str) -> StartDecision {
             ));
         }
     }
-    let ours = cr
-        .restore_status()
-        .filter(|s| s.run_id.as_deref() == Some(run_id));
+    let ours = cr.restore_status_of_run(run_id);
     if let Some(phase) = ours.and_then(|s| s.phase).filter(|p| !p.is_active()) {
         return StartDecision::Finished(phase);
     }
@@ -135,8 +133,7 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
     }
 
     let mut state: RestoreState = cr
-        .restore_status()
-        .filter(|s| s.run_id.as_deref() == Some(run.run_id.as_str()))
+        .restore_status_of_run(&run.run_id)
         .and_then(|s| serde_json::to_value(s).ok())
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default();
@@ -316,11 +313,7 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
 
 async fn finish(ctx: &mut RunContext, phase: Phase) {
     let state = &mut ctx.status.state;
-    let failure = state
-        .steps
-        .iter()
-        .find(|(_, s)| s.state == Some(state::StepState::Failed))
-        .map(|(id, s)| (id.clone(), s.message.clone().unwrap_or_default()));
+    let failure = engine::first_failure(state);
     state.phase = Some(phase);
     state.finished_at = Some(Timestamp::now().to_string());
     state.set_condition(
@@ -329,17 +322,12 @@ async fn finish(ctx: &mut RunContext, phase: Phase) {
         "Finished",
         "The restore run has ended",
     );
-    let summary = match (&failure, phase) {
-        (Some((step, message)), _) => {
-            let reason = engine::PLAN
-                .iter()
-                .find(|s| s.id.as_str() == step)
-                .map(|s| s.id.reason())
-                .unwrap_or_else(|| "Failed".into());
-            state.set_condition("Restored", "False", &reason, message);
-            format!("Restore failed in step {step}: {message}")
+    let summary = match &failure {
+        Some((step, message)) => {
+            state.set_condition("Restored", "False", &step.reason(), message);
+            format!("Restore failed in step {}: {message}", step.as_str())
         }
-        (None, _) => {
+        None => {
             state.set_condition(
                 "Restored",
                 "True",
