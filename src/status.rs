@@ -1,10 +1,14 @@
-//! `status.restore`: what a restore run reports about itself (SPEC A5). The restore Job owns it;
-//! the mutating webhook only seeds it with the Pending phase of a newly admitted run.
+//! `status.restore`: what a restore run reports about itself (SPEC A5), the one model of it.
+//! The restore Job owns it; the mutating webhook only seeds it with the Pending phase of a newly
+//! admitted run, and the validating webhook reads it to guard overlap.
 
 use std::{collections::BTreeMap, fmt};
 
+use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::job::{plan::Plan, progress::Progress};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -32,31 +36,132 @@ impl fmt::Display for Phase {
     }
 }
 
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepState {
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct RestoreStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snapshot: Option<String>,
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub restore_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<Phase>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub repository: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requested_at: Option<String>,
+pub struct StepRecord {
+    pub state: Option<StepState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// Everything else the Job records (steps, progress, plan, conditions, saved settings) is kept
-    /// here on read; the Job's own types describe it.
-    #[serde(flatten)]
-    pub details: BTreeMap<String, Value>,
+    /// What the step did, for later steps and restarts (never a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default)]
+    pub attempts: u32,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedSettings {
+    pub max_bytes_per_sec: String,
+    pub cluster_concurrent_rebalance: Value,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    pub last_transition_time: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct QueuedNotification {
+    pub event: String,
+    pub status: String,
+    pub data: Value,
+}
+
+/// Everything under `status.restore`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreStatus {
+    pub run_id: Option<String>,
+    pub snapshot: Option<String>,
+    #[serde(rename = "type")]
+    pub restore_type: Option<String>,
+    pub phase: Option<Phase>,
+    pub job_name: Option<String>,
+    pub repository: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
+    /// The admitted `restoreSnapshot` (secret references only, never values), so a restarted
+    /// pod can finish the run even after the request was edited or withdrawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<Value>,
+    pub progress_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
+    #[serde(default)]
+    pub steps: BTreeMap<String, StepRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_settings: Option<SavedSettings>,
+    /// Persistent settings the snapshot changed that this product does not own (SPEC A22).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings_changed_by_snapshot: Option<Vec<String>>,
+    /// What an earlier run of this resource left behind when it never finished (recorded by the
+    /// mutating webhook): its repository and its Grand Central suspension, undone by this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abandoned_run: Option<Value>,
+    /// Notifications waiting for the flush step (SPEC B§4.10, B§4.11).
+    #[serde(default)]
+    pub notifications: Vec<QueuedNotification>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+impl RestoreStatus {
+    pub fn step(&self, id: &str) -> Option<&StepRecord> {
+        self.steps.get(id)
+    }
+
+    pub fn step_succeeded(&self, id: &str) -> bool {
+        self.step(id).and_then(|s| s.state) == Some(StepState::Succeeded)
+    }
+
+    pub fn step_result(&self, id: &str) -> Option<&Value> {
+        self.step(id).and_then(|s| s.result.as_ref())
+    }
+
+    pub fn set_condition(&mut self, type_: &str, status: &str, reason: &str, message: &str) {
+        let now = Timestamp::now().to_string();
+        match self.conditions.iter_mut().find(|c| c.type_ == type_) {
+            Some(c) => {
+                if c.status != status {
+                    c.last_transition_time = now;
+                }
+                c.status = status.into();
+                c.reason = reason.into();
+                c.message = message.into();
+            }
+            None => self.conditions.push(Condition {
+                type_: type_.into(),
+                status: status.into(),
+                reason: reason.into(),
+                message: message.into(),
+                last_transition_time: now,
+            }),
+        }
+    }
 }

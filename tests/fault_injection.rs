@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::harness::*;
-use cratedb_restore::job::{engine::PLAN, error::ExitStatus};
+use cratedb_restore::job::{error::ExitStatus, step::PLAN};
 
 async fn harness() -> Harness {
     Harness::with_snapshot(orders_snapshot()).await

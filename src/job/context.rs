@@ -5,7 +5,8 @@ use kube::{Api, Client};
 use tokio::time::Instant;
 
 use super::{
-    config::JobConfig, error::StepError, events::EventSink, notify::Notifier, state::StatusWriter,
+    config::JobConfig, error::StepError, events::EventSink, notify::Notifier,
+    status_writer::StatusWriter,
 };
 use crate::{
     cratedb::{pg::Pg, superuser::Superuser},

@@ -10,7 +10,8 @@ pub mod notify;
 pub mod plan;
 pub mod progress;
 pub mod retry;
-pub mod state;
+pub mod status_writer;
+pub mod step;
 pub mod steps;
 
 use std::time::Duration;
@@ -36,7 +37,7 @@ use error::ExitStatus;
 use events::EventSink;
 use notify::{Notification, Notifier};
 use retry::Backoff;
-use state::{RestoreState, StatusWriter};
+use status_writer::StatusWriter;
 
 /// What the start guard decided (SPEC A4).
 #[derive(Debug, PartialEq, Eq)]
@@ -64,12 +65,7 @@ pub fn start_decision(cr: &CrateDB, run_id: &str) -> StartDecision {
         return StartDecision::Finished(phase);
     }
     // A run that has started any step must finish (cleanup, reset), whatever the spec says now.
-    let started = ours.is_some_and(|s| {
-        s.details
-            .get("steps")
-            .and_then(|v| v.as_object())
-            .is_some_and(|m| !m.is_empty())
-    });
+    let started = ours.is_some_and(|s| !s.steps.is_empty());
     if !started
         && cr
             .restore_snapshot()
@@ -132,10 +128,9 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         StartDecision::Proceed => {}
     }
 
-    let mut state: RestoreState = cr
+    let mut state = cr
         .restore_status_of_run(&run.run_id)
-        .and_then(|s| serde_json::to_value(s).ok())
-        .and_then(|v| serde_json::from_value(v).ok())
+        .cloned()
         .unwrap_or_default();
     let resumed = !state.steps.is_empty();
     if state.request.is_none() {
@@ -313,7 +308,7 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
 
 async fn finish(ctx: &mut RunContext, phase: Phase) {
     let state = &mut ctx.status.state;
-    let failure = engine::first_failure(state);
+    let failure = step::first_failure(state);
     state.phase = Some(phase);
     state.finished_at = Some(Timestamp::now().to_string());
     state.set_condition(

@@ -81,9 +81,9 @@ impl Notification {
     }
 
     /// The form kept in `status.restore.notifications` until the flush step sends it.
-    pub fn to_queued(&self) -> super::state::QueuedNotification {
+    pub fn to_queued(&self) -> crate::status::QueuedNotification {
         let payload = self.payload("", "");
-        super::state::QueuedNotification {
+        crate::status::QueuedNotification {
             event: payload["event"].as_str().unwrap_or_default().to_string(),
             status: payload["status"].as_str().unwrap_or_default().to_string(),
             data: match self {
@@ -94,7 +94,7 @@ impl Notification {
         }
     }
 
-    pub fn from_queued(q: &super::state::QueuedNotification) -> Option<Self> {
+    pub fn from_queued(q: &crate::status::QueuedNotification) -> Option<Self> {
         let text = |k: &str| q.data.get(k).and_then(Value::as_str).map(str::to_string);
         match (q.event.as_str(), q.status.as_str()) {
             ("feedback", "success") => Some(Self::success(text("message")?)),

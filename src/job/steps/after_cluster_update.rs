@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use super::{
     super::{
         context::RunContext,
-        engine::{StepId, StepReport},
         error::StepError,
+        step::{StepId, StepReport},
     },
     before_cluster_update::{ROUTING_LABEL, SUSPENDED_BY_ANNOTATION, cronjob_resource},
     not_found,

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use super::{
     super::{
         context::RunContext,
-        engine::{StepId, StepReport},
         error::StepError,
+        step::{StepId, StepReport},
     },
     before_restore_backup::{CONCURRENT_REBALANCE, MAX_BYTES_PER_SEC, backup_metrics},
     grand_central, not_found,

@@ -9,10 +9,10 @@ use tokio::time::Instant;
 use super::{
     super::{
         context::RunContext,
-        engine::StepReport,
         error::StepError,
         notify::Notification,
         progress::{Progress, measure, with_rate},
+        step::StepReport,
     },
     plan,
 };

@@ -16,9 +16,9 @@ use tokio::time::Instant;
 use super::{
     super::{
         context::RunContext,
-        engine::{StepId, StepReport},
         error::StepError,
         notify::Notification,
+        step::{StepId, StepReport},
     },
     recorded, remember,
 };

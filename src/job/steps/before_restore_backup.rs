@@ -11,14 +11,13 @@ use serde_json::{Value, json};
 use super::{
     super::{
         context::RunContext,
-        engine::{StepId, StepReport},
         error::StepError,
         notify::Notification,
-        state::SavedSettings,
+        step::{StepId, StepReport},
     },
     not_found, recorded, remember,
 };
-use crate::cratedb::queries;
+use crate::{cratedb::queries, status::SavedSettings};
 
 const STEP: StepId = StepId::BeforeRestoreBackup;
 

@@ -2,9 +2,9 @@
 
 use super::super::{
     context::RunContext,
-    engine::StepReport,
     error::StepError,
     notify::{Delivery, Notification},
+    step::StepReport,
 };
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {

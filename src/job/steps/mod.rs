@@ -19,7 +19,7 @@ pub mod validate_restore_complete;
 
 use serde_json::Value;
 
-use super::{context::RunContext, engine::StepId, error::StepError};
+use super::{context::RunContext, error::StepError, step::StepId};
 
 /// The partial result an earlier attempt of `step` recorded (what it already changed).
 pub fn recorded(ctx: &RunContext, step: StepId) -> Value {

@@ -3,9 +3,9 @@
 
 use super::super::{
     context::RunContext,
-    engine::StepReport,
     error::StepError,
     plan::{PlanInput, plan},
+    step::StepReport,
 };
 use crate::{
     cratedb::{SqlError, catalog, queries},

@@ -6,7 +6,7 @@
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
-use super::super::{context::RunContext, engine::StepReport, error::StepError};
+use super::super::{context::RunContext, error::StepError, step::StepReport};
 use crate::resource::RUN_ID_ANNOTATION;
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {

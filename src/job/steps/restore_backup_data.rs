@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use super::{
     super::{
         context::RunContext,
-        engine::{StepId, StepReport},
         error::StepError,
         plan::{GC_SCHEMA, GC_TEMP_SUFFIX},
+        step::{StepId, StepReport},
     },
     grand_central, plan, recorded, remember,
 };

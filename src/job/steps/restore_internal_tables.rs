@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use super::super::{
     context::RunContext,
-    engine::{StepId, StepReport},
     error::StepError,
     plan::{GC_SCHEMA, GC_TEMP_SUFFIX},
+    step::{StepId, StepReport},
 };
 use crate::{cratedb::queries, sql::TableIdent};
 

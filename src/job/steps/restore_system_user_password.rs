@@ -2,7 +2,7 @@
 //! cluster's passwords, so `system` (and `gc_admin`, if its Secret exists) get this cluster's
 //! passwords back through the superuser path. The statements carry passwords: never logged.
 
-use super::super::{context::RunContext, engine::StepReport, error::StepError};
+use super::super::{context::RunContext, error::StepError, step::StepReport};
 
 pub fn system_secret(cluster: &str) -> String {
     format!("user-system-{cluster}")

@@ -1,7 +1,7 @@
 //! JWT authentication of the cluster's users (SPEC B§4.5): on CrateDB ≥ 5.7.2 with users and
 //! Grand Central configured, each existing user gets the JWT issuer of this cluster back.
 
-use super::super::{context::RunContext, engine::StepReport, error::StepError};
+use super::super::{context::RunContext, error::StepError, step::StepReport};
 use crate::{cratedb::queries, version::ServerVersion};
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {

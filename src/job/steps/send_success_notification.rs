@@ -5,9 +5,7 @@
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
-use super::super::{
-    context::RunContext, engine::StepReport, error::StepError, notify::Notification,
-};
+use super::super::{context::RunContext, error::StepError, notify::Notification, step::StepReport};
 use crate::cratedb::queries;
 
 pub const SUCCESS_MESSAGE: &str = "The snapshot has been restored successfully.";

@@ -7,8 +7,8 @@ use super::{
     super::{
         completion::{CompletionInput, verify},
         context::RunContext,
-        engine::{StepId, StepReport},
         error::StepError,
+        step::{StepId, StepReport},
     },
     plan,
 };
