@@ -93,6 +93,7 @@ fn admission(rt: &tokio::runtime::Runtime) -> Admission {
         client,
         jobs: Default::default(),
         default_deadline_seconds: 88_200,
+        review_budget: cratedb_restore::admission::DEFAULT_REVIEW_BUDGET,
     }
 }
 

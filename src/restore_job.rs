@@ -55,6 +55,20 @@ pub const DEFAULT_BACKOFF_LIMIT: i32 = 2;
 pub const DEFAULT_TTL_SECONDS_AFTER_FINISHED: i32 = 86_400;
 
 impl JobSettings {
+    /// The ServiceAccount restore Jobs run as: the flag, else the template's, else the default.
+    pub fn service_account_name(&self) -> String {
+        self.service_account
+            .clone()
+            .or_else(|| {
+                self.template
+                    .as_ref()
+                    .and_then(|t| t.spec.as_ref())
+                    .and_then(|s| s.template.spec.as_ref())
+                    .and_then(|p| p.service_account_name.clone())
+            })
+            .unwrap_or_else(|| DEFAULT_SERVICE_ACCOUNT.into())
+    }
+
     /// Reads a Job template written as YAML or JSON.
     pub fn load_template(path: &str) -> Result<Job, TemplateError> {
         let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
@@ -163,11 +177,7 @@ fn set<T: Clone>(field: &mut Option<T>, flag: Option<T>, default: T) {
 fn fill_pod(pod: &mut PodSpec, settings: &JobSettings, run: &RunIdentity) {
     // Job Pods must not restart in place: the Job controller decides on retries.
     pod.restart_policy = Some("Never".into());
-    if let Some(sa) = &settings.service_account {
-        pod.service_account_name = Some(sa.clone());
-    } else if pod.service_account_name.is_none() {
-        pod.service_account_name = Some(DEFAULT_SERVICE_ACCOUNT.into());
-    }
+    pod.service_account_name = Some(settings.service_account_name());
     pod.automount_service_account_token.get_or_insert(true);
     if !settings.node_selector.is_empty() {
         pod.node_selector

@@ -166,6 +166,114 @@ async fn secret_problems_are_denied_with_the_field_and_fix() {
 }
 
 #[tokio::test]
+async fn a_secret_the_requester_may_not_read_is_denied_without_its_keys() {
+    // The Secret exists and is complete, but alice may not read it: the webhook must not read it
+    // on her behalf (SPEC A24), nor tell her its keys.
+    let client = fake_api_denying(vec![restore_secret()], &[SECRET]).await;
+    let answer = validate(
+        &admission(client.clone()),
+        &new_restore_review("f1", RUN, json!({}), false),
+    )
+    .await;
+    assert_eq!(answer["response"]["allowed"], false);
+    assert_eq!(answer["response"]["status"]["code"], 403);
+    assert_eq!(answer["response"]["status"]["reason"], "Forbidden");
+    assert_eq!(
+        message(&answer),
+        r#"a restore may only use Secrets its requester can read: spec.cluster.restoreSnapshot.accessKeyId, spec.cluster.restoreSnapshot.basePath, spec.cluster.restoreSnapshot.bucket, spec.cluster.restoreSnapshot.secretAccessKey: user "alice" may not get Secret "restore-from-backup-my-cluster" in namespace "dbs"; grant that user get on secrets/restore-from-backup-my-cluster in "dbs" (a Role and RoleBinding), or reference a Secret the user can read"#
+    );
+    for key in ["access-key-id", "secret-access-key", "base-path", "AKIA"] {
+        assert!(!message(&answer).contains(key), "{key} revealed");
+    }
+    assert!(jobs(&client).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_namespace_without_the_job_account_is_denied_naming_the_chart_value() {
+    let client = kube_fake_client::ClientBuilder::new()
+        .with_objects(vec![restore_secret()])
+        .build()
+        .await
+        .unwrap();
+    let answer = validate(
+        &admission(client.clone()),
+        &new_restore_review("sa1", RUN, json!({}), true),
+    )
+    .await;
+    assert_eq!(answer["response"]["allowed"], false);
+    assert_eq!(answer["response"]["status"]["code"], 422);
+    assert_eq!(answer["response"]["status"]["reason"], "JobCannotRun");
+    assert_eq!(
+        message(&answer),
+        r#"restores cannot run in namespace "dbs": the restore Job's ServiceAccount "cratedb-restore-job" does not exist; add "dbs" to the chart value restoreJob.namespaces (helm upgrade ... --set 'restoreJob.namespaces={dbs}'), which creates the account and its Role there"#
+    );
+}
+
+/// An API whose Job creations land at once but answer only after `delay`: the review's budget
+/// runs out while the Job and the Lease exist.
+async fn slow_job_creation(delay: std::time::Duration) -> (kube::Client, kube::Client) {
+    let inner = fake_api(vec![restore_secret()]).await;
+    let store = inner.clone();
+    let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+        let inner = inner.clone();
+        async move {
+            let slow =
+                request.method() == http::Method::POST && request.uri().path().ends_with("/jobs");
+            let answer = inner.send(request).await;
+            if slow {
+                tokio::time::sleep(delay).await;
+            }
+            answer
+        }
+    });
+    (kube::Client::new(service, NS), store)
+}
+
+#[tokio::test]
+async fn a_review_that_runs_out_of_time_is_denied_and_leaves_no_lock() {
+    let (client, store) = slow_job_creation(std::time::Duration::from_millis(1500)).await;
+    let mut admission = admission(client);
+    admission.review_budget = std::time::Duration::from_millis(500);
+    let started = std::time::Instant::now();
+    let answer = validate(&admission, &new_restore_review("t1", RUN, json!({}), false)).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1000),
+        "answered within the budget"
+    );
+    assert_eq!(answer["response"]["allowed"], false);
+    assert_eq!(answer["response"]["status"]["code"], 504);
+    assert_eq!(answer["response"]["status"]["reason"], "Timeout");
+    assert!(
+        message(&answer).contains(&format!(
+            "while trying to create restore Job {NS}/restore-my-cluster-{RUN}"
+        )),
+        "{answer}"
+    );
+    // The Job and the Lease the review created are removed behind the denial, so the next
+    // request is not locked out.
+    let leases: Api<Lease> = Api::namespaced(store.clone(), NS);
+    let mut gone = false;
+    for _ in 0..100 {
+        let lease = leases
+            .get_opt(&format!("cratedb-restore-{CLUSTER}"))
+            .await
+            .unwrap();
+        if lease.is_none() && jobs(&store).await.is_empty() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(gone, "lease or job left: {:?}", jobs(&store).await);
+    let retry = validate(
+        &common::admission(store.clone()),
+        &new_restore_review("t2", RUN2, json!({}), false),
+    )
+    .await;
+    assert_eq!(retry["response"]["allowed"], true, "{retry}");
+}
+
+#[tokio::test]
 async fn a_second_restore_is_denied_while_the_first_job_runs() {
     let client = fake_api(vec![restore_secret()]).await;
     let admission = admission(client.clone());

@@ -75,6 +75,14 @@ pub struct Cli {
     #[arg(long, env = "CRATEDB_RESTORE_SHUTDOWN_GRACE", default_value_t = 20)]
     pub shutdown_grace_seconds: u64,
 
+    /// Milliseconds all Kubernetes API calls of one review may take together (Secret access
+    /// checks and reads, the restore lock, the Job). When it runs out the review is denied with
+    /// reason Timeout and whatever was created for it is removed, instead of the API server
+    /// giving up on the webhook. Keep it below the webhook configuration's timeoutSeconds (the
+    /// chart sets timeoutSeconds x 1000 - 750).
+    #[arg(long, env = "CRATEDB_RESTORE_REVIEW_TIMEOUT_MS", default_value_t = cratedb_restore::admission::DEFAULT_REVIEW_BUDGET.as_millis() as u64)]
+    pub review_timeout_ms: u64,
+
     /// Timeout in seconds for each Kubernetes API call made while deciding a review. Keep it
     /// below the webhook's timeoutSeconds.
     #[arg(long, env = "CRATEDB_RESTORE_KUBE_TIMEOUT", default_value_t = 3)]

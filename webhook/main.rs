@@ -83,6 +83,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             client,
             jobs,
             default_deadline_seconds: cli.restore_timeout + cli.cleanup_reserve,
+            review_budget: Duration::from_millis(cli.review_timeout_ms.max(1)),
         }),
         metrics: metrics.clone(),
     };

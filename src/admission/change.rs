@@ -1,7 +1,9 @@
-//! What an admission request does to `spec.cluster.restoreSnapshot` (SPEC A2, A15).
+//! What an admission request does to `spec.cluster.restoreSnapshot` (SPEC A2, A15, A23).
 //!
 //! Both webhooks classify the same way, so the mutating webhook stamps a run id exactly when the
-//! validating webhook expects one.
+//! validating webhook expects one. The request is compared with its defaults filled in: a
+//! server-side apply whose manager gives up the defaulted fields, a `kubectl replace` of the
+//! manifest as written and a client-side apply all describe the same request.
 
 use kube::core::{
     DynamicObject,
@@ -9,7 +11,7 @@ use kube::core::{
 };
 use serde_json::Value;
 
-use crate::resource::RUN_ID_ANNOTATION;
+use crate::{repository::StorageProvider, resource::RUN_ID_ANNOTATION, restore_type::RestoreType};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RestoreChange<'a> {
@@ -56,6 +58,39 @@ fn requests_restore(restore_snapshot: &Value) -> bool {
         .is_some_and(|s| !s.is_empty())
 }
 
+/// The fields the mutating webhook fills in when they are absent, with their values (SPEC A7).
+pub fn defaults() -> [(&'static str, &'static str); 2] {
+    [
+        ("type", RestoreType::default().as_str()),
+        ("backupProvider", StorageProvider::default().as_str()),
+    ]
+}
+
+/// `restoreSnapshot` as the product reads it: defaults filled in and `null` fields dropped (a
+/// field set to `null` and an absent one mean the same). The one definition of "the same
+/// request" both webhooks use.
+pub fn requested(restore_snapshot: &Value) -> Value {
+    let Value::Object(fields) = restore_snapshot else {
+        return restore_snapshot.clone();
+    };
+    let mut fields: serde_json::Map<String, Value> = fields
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (field, value) in defaults() {
+        fields
+            .entry(field)
+            .or_insert_with(|| Value::String(value.into()));
+    }
+    Value::Object(fields)
+}
+
+/// Whether two `restoreSnapshot` values ask for the same restore.
+pub fn same_request(old: &Value, new: &Value) -> bool {
+    requests_restore(old) && requests_restore(new) && requested(old) == requested(new)
+}
+
 pub fn classify(request: &AdmissionRequest<DynamicObject>) -> RestoreChange<'_> {
     if !matches!(request.operation, Operation::Create | Operation::Update) {
         return RestoreChange::NoRequest;
@@ -65,7 +100,7 @@ pub fn classify(request: &AdmissionRequest<DynamicObject>) -> RestoreChange<'_> 
         _ => return RestoreChange::NoRequest,
     };
     match restore_snapshot(request.old_object.as_ref()) {
-        Some(old) if requests_restore(old) && old == new => RestoreChange::Unchanged,
+        Some(old) if same_request(old, new) => RestoreChange::Unchanged,
         _ => RestoreChange::NewRequest {
             restore_snapshot: new,
         },
@@ -126,6 +161,44 @@ mod tests {
             classify(&request("UPDATE", Some(snap("s1")), Some(snap("s1")))),
             RestoreChange::Unchanged
         );
+        // The same request written with or without the defaults the mutating webhook filled in
+        // (kubectl replace of the manifest, a server-side apply that gave the fields up) or with
+        // explicit nulls: unchanged.
+        let stored = json!({"snapshot": "s1", "type": "tables", "backupProvider": "aws",
+            "tables": ["t1"]});
+        for written in [
+            json!({"snapshot": "s1", "tables": ["t1"]}),
+            json!({"snapshot": "s1", "tables": ["t1"], "type": "tables"}),
+            json!({"snapshot": "s1", "tables": ["t1"], "backupProvider": null}),
+        ] {
+            assert_eq!(
+                classify(&request(
+                    "UPDATE",
+                    Some(stored.clone()),
+                    Some(written.clone())
+                )),
+                RestoreChange::Unchanged,
+                "{written}"
+            );
+            assert_eq!(
+                classify(&request(
+                    "UPDATE",
+                    Some(written.clone()),
+                    Some(stored.clone())
+                )),
+                RestoreChange::Unchanged,
+                "{written}"
+            );
+        }
+        // A default written differently is a different request.
+        assert!(matches!(
+            classify(&request(
+                "UPDATE",
+                Some(stored.clone()),
+                Some(json!({"snapshot": "s1", "tables": ["t1"], "type": "all"}))
+            )),
+            RestoreChange::NewRequest { .. }
+        ));
         // The Job's reset: snapshot emptied, type removed.
         assert_eq!(
             classify(&request(

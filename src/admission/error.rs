@@ -20,6 +20,22 @@ pub enum AdmissionError {
         "metadata.annotations[\"{annotation}\"] was not set by the cratedb-restore mutating webhook; check that its MutatingWebhookConfiguration is installed and matches this resource, then apply again"
     )]
     MissingRunId { annotation: &'static str },
+    /// The requesting user may not read a Secret the request references (SPEC A24). Only the
+    /// Secret's name is given: its keys are not the user's to see.
+    #[error("{}", forbidden(.0))]
+    Forbidden(Vec<FieldError>),
+    /// The restore Job could not start in this namespace (SPEC A25).
+    #[error("{0}")]
+    CannotRun(String),
+    /// The review's API calls did not fit into its budget (SPEC A25).
+    #[error(
+        "the webhook ran out of its {} budget for this review while trying to {action}; nothing was admitted and anything created for this request is being removed: apply again, and if it persists check the API server's latency and the webhook's logs",
+        humantime(*.budget)
+    )]
+    OutOfTime {
+        action: String,
+        budget: std::time::Duration,
+    },
     /// A Kubernetes call the decision depends on failed; deny rather than guess.
     #[error(
         "could not {action}: {source}; try again, and check the webhook's RBAC and logs if it persists"
@@ -31,6 +47,24 @@ pub enum AdmissionError {
     },
 }
 
+fn forbidden(errors: &[FieldError]) -> String {
+    let items: Vec<String> = errors.iter().map(FieldError::to_string).collect();
+    format!(
+        "a restore may only use Secrets its requester can read: {}",
+        items.join("; ")
+    )
+}
+
+/// `1.5s`, `4s`: budgets are whole or half seconds in practice.
+fn humantime(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{}s", d.as_secs_f64())
+    }
+}
+
 impl AdmissionError {
     pub fn kubernetes(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Self {
         let action = action.into();
@@ -40,8 +74,10 @@ impl AdmissionError {
     /// The HTTP-style code in the denial's status (the API server shows it to the client).
     pub fn code(&self) -> u16 {
         match self {
-            Self::InvalidSpec(_) => 422,
+            Self::InvalidSpec(_) | Self::CannotRun(_) => 422,
+            Self::Forbidden(_) => 403,
             Self::RestoreInProgress(_) | Self::ConcurrentRequest(_) => 409,
+            Self::OutOfTime { .. } => 504,
             Self::MissingRunId { .. } | Self::Kubernetes { .. } => 500,
         }
     }
@@ -50,6 +86,9 @@ impl AdmissionError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::InvalidSpec(_) => "Invalid",
+            Self::Forbidden(_) => "Forbidden",
+            Self::CannotRun(_) => "JobCannotRun",
+            Self::OutOfTime { .. } => "Timeout",
             Self::RestoreInProgress(_) => "RestoreInProgress",
             Self::ConcurrentRequest(_) => "Conflict",
             Self::MissingRunId { .. } => "MissingRunId",

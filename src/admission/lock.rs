@@ -21,7 +21,7 @@ use kube::{
     api::{DeleteParams, ListParams, PostParams, Preconditions},
 };
 
-use super::error::AdmissionError;
+use super::{budget::Budget, error::AdmissionError};
 use crate::{
     resource,
     restore_job::{Owner, is_finished},
@@ -42,15 +42,18 @@ pub struct Observed {
 }
 
 impl Observed {
-    pub async fn read(client: &Client, run: &RunIdentity) -> Result<Self, AdmissionError> {
+    pub async fn read(
+        client: &Client,
+        budget: &Budget,
+        run: &RunIdentity,
+    ) -> Result<Self, AdmissionError> {
         let jobs: Api<Job> = Api::namespaced(client.clone(), &run.namespace);
-        let listed = jobs
-            .list(&ListParams::default().labels(&run.cluster_selector()))
-            .await
-            .map_err(AdmissionError::kubernetes(format!(
-                "list restore Jobs in namespace {:?}",
-                run.namespace
-            )))?;
+        let listed = budget
+            .call(
+                &format!("list restore Jobs in namespace {:?}", run.namespace),
+                jobs.list(&ListParams::default().labels(&run.cluster_selector())),
+            )
+            .await?;
         let jobs = listed
             .items
             .into_iter()
@@ -60,13 +63,12 @@ impl Observed {
             })
             .collect();
         let leases: Api<Lease> = Api::namespaced(client.clone(), &run.namespace);
-        let lease = leases
-            .get_opt(&run.lock_name())
-            .await
-            .map_err(AdmissionError::kubernetes(format!(
-                "read Lease {:?}",
-                run.lock_name()
-            )))?;
+        let lease = budget
+            .call(
+                &format!("read Lease {:?}", run.lock_name()),
+                leases.get_opt(&run.lock_name()),
+            )
+            .await?;
         Ok(Self { jobs, lease })
     }
 
@@ -179,6 +181,7 @@ fn is_status(err: &kube::Error, code: u16) -> bool {
 /// Takes the cluster's Lease for `run`. Exactly one of several concurrent callers succeeds.
 pub async fn acquire(
     client: &Client,
+    budget: &Budget,
     run: &RunIdentity,
     owner: Option<&Owner>,
     now: Timestamp,
@@ -194,12 +197,16 @@ pub async fn acquire(
             run.cluster_selector()
         ))
     };
-    match api.create(&PostParams::default(), &desired).await {
+    let create = "create the restore Lease";
+    match budget
+        .limit(create, api.create(&PostParams::default(), &desired))
+        .await?
+    {
         Ok(lease) => return Ok(lease),
         Err(e) if is_status(&e, 409) => {}
-        Err(e) => return Err(AdmissionError::kubernetes("create the restore Lease")(e)),
+        Err(e) => return Err(AdmissionError::kubernetes(create)(e)),
     }
-    let observed = Observed::read(client, run).await?;
+    let observed = Observed::read(client, budget, run).await?;
     let Some(existing) = observed.lease.clone() else {
         // Deleted between our create and this read: whoever creates next wins; retry.
         return Err(lost());
@@ -217,15 +224,53 @@ pub async fn acquire(
     }
     let mut takeover = desired;
     takeover.metadata.resource_version = existing.metadata.resource_version.clone();
-    match api
-        .replace(&run.lock_name(), &PostParams::default(), &takeover)
-        .await
+    let take_over = "take over the stale restore Lease";
+    match budget
+        .limit(
+            take_over,
+            api.replace(&run.lock_name(), &PostParams::default(), &takeover),
+        )
+        .await?
     {
         Ok(lease) => Ok(lease),
         Err(e) if is_status(&e, 409) => Err(lost()),
-        Err(e) => Err(AdmissionError::kubernetes(
-            "take over the stale restore Lease",
-        )(e)),
+        Err(e) => Err(AdmissionError::kubernetes(take_over)(e)),
+    }
+}
+
+/// Removes what a review that ran out of time may have created for `run`: its Job and its Lease,
+/// each only while it still names this run. Called twice, because a create that timed out on our
+/// side may still land in the API server a moment later.
+pub async fn undo_admission(client: &Client, run: &RunIdentity) {
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &run.namespace);
+    if let Ok(Some(job)) = jobs.get_opt(&run.job_name()).await
+        && job.labels().get(labels::RUN_ID) == Some(&run.run_id)
+    {
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: job.metadata.uid.clone(),
+                resource_version: None,
+            }),
+            ..DeleteParams::background()
+        };
+        match jobs.delete(&run.job_name(), &params).await {
+            Ok(_) => {
+                tracing::info!(job = %run.job_name(), "removed the Job of a review that ran out of time")
+            }
+            Err(error) => {
+                tracing::warn!(%error, job = %run.job_name(), "could not remove the Job of a review that ran out of time; it exits at once (its run was never stored)")
+            }
+        }
+    }
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &run.namespace);
+    if let Ok(Some(lease)) = leases.get_opt(&run.lock_name()).await
+        && lease
+            .spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.as_deref())
+            == Some(run.run_id.as_str())
+    {
+        release(client, run, &lease).await;
     }
 }
 

@@ -3,10 +3,12 @@
 //! `review` takes the raw body and returns the AdmissionReview to send back; the HTTP layer only
 //! adds transport concerns. Every decision is one tracing span with the request's identity.
 
+pub mod budget;
 pub mod change;
 pub mod error;
 pub mod lock;
 pub mod mutate;
+pub mod runnable;
 pub mod secrets;
 pub mod validate;
 
@@ -85,7 +87,13 @@ pub struct Admission {
     pub jobs: JobSettings,
     /// `activeDeadlineSeconds` for restore Jobs whose template sets none.
     pub default_deadline_seconds: i64,
+    /// What all Kubernetes API calls of one review may take together; below the webhook
+    /// configuration's `timeoutSeconds` (SPEC A25).
+    pub review_budget: std::time::Duration,
 }
+
+/// The default review budget: one second below the largest `timeoutSeconds` the chart allows.
+pub const DEFAULT_REVIEW_BUDGET: std::time::Duration = std::time::Duration::from_millis(4000);
 
 pub fn decode(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ReviewError> {
     let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)?;
@@ -215,6 +223,7 @@ impl Admission {
                     client: &self.client,
                     jobs: &self.jobs,
                     default_deadline_seconds: self.default_deadline_seconds,
+                    review_budget: self.review_budget,
                 };
                 match validator.validate(request, now).await {
                     Ok(admitted) => {

@@ -7,10 +7,11 @@ use k8s_openapi::jiff::Timestamp;
 use kube::core::{DynamicObject, admission::AdmissionRequest};
 use serde_json::{Value, json};
 
-use super::change::{RestoreChange, classify, object_identity, run_id_annotation};
+use super::change::{
+    RestoreChange, classify, defaults, object_identity, restore_snapshot, run_id_annotation,
+};
 use crate::{
-    repository::StorageProvider, resource::RUN_ID_ANNOTATION, restore_type::RestoreType,
-    run::RunIdentity, status::Phase,
+    resource::RUN_ID_ANNOTATION, restore_type::RestoreType, run::RunIdentity, status::Phase,
 };
 
 fn add(tokens: &[&str], value: Value) -> PatchOperation {
@@ -20,16 +21,97 @@ fn add(tokens: &[&str], value: Value) -> PatchOperation {
     })
 }
 
-/// The patch for one review; empty when nothing needs to change. `fresh_run_id` is used only when
-/// this request has no run id of its own yet.
+/// The patch for one review; empty when nothing needs to change. `fresh_run_id` is the id a new
+/// request gets.
 pub fn patch_for(
     request: &AdmissionRequest<DynamicObject>,
     fresh_run_id: &str,
     now: Timestamp,
 ) -> Patch {
-    let RestoreChange::NewRequest { restore_snapshot } = classify(request) else {
+    match classify(request) {
+        RestoreChange::NoRequest => Patch(Vec::new()),
+        RestoreChange::Unchanged => keep_run(request),
+        RestoreChange::NewRequest { restore_snapshot } => {
+            new_run(request, restore_snapshot, fresh_run_id, now)
+        }
+    }
+}
+
+/// The defaults a request does not spell out (SPEC A7).
+fn default_ops(restore_snapshot: &Value) -> Vec<PatchOperation> {
+    defaults()
+        .into_iter()
+        .filter(|(field, _)| restore_snapshot.get(*field).is_none_or(Value::is_null))
+        .map(|(field, value)| add(&["spec", "cluster", "restoreSnapshot", field], json!(value)))
+        .collect()
+}
+
+/// Sets the run-id annotation to `run_id` unless it already is.
+fn annotation_op(object: &DynamicObject, run_id: &str) -> Option<PatchOperation> {
+    match object.metadata.annotations.as_ref() {
+        None => Some(add(
+            &["metadata", "annotations"],
+            json!({RUN_ID_ANNOTATION: run_id}),
+        )),
+        Some(a) if a.get(RUN_ID_ANNOTATION).map(String::as_str) != Some(run_id) => Some(add(
+            &["metadata", "annotations", RUN_ID_ANNOTATION],
+            json!(run_id),
+        )),
+        Some(_) => None,
+    }
+}
+
+/// The same request written again (SPEC A23): whatever tool wrote it, the run it started keeps
+/// its id and its status. `kubectl replace` of the manifest as written drops the annotation and
+/// `status` (this CRD has no status subresource); a server-side apply may give up the defaulted
+/// fields. All of that is put back, and a run id edited by hand is put back too.
+fn keep_run(request: &AdmissionRequest<DynamicObject>) -> Patch {
+    let (Some(object), Some(old)) = (request.object.as_ref(), request.old_object.as_ref()) else {
         return Patch(Vec::new());
     };
+    let mut ops = restore_snapshot(Some(object))
+        .map(default_ops)
+        .unwrap_or_default();
+    if let Some(run_id) = run_id_annotation(Some(old))
+        && let Some(op) = annotation_op(object, run_id)
+    {
+        ops.push(op);
+    }
+    if object.data.pointer("/status/restore").is_none()
+        && let Some(stored) = old.data.pointer("/status/restore")
+    {
+        match object.data.get("status") {
+            Some(Value::Object(_)) => ops.push(add(&["status", "restore"], stored.clone())),
+            _ => ops.push(add(&["status"], json!({"restore": stored}))),
+        }
+    }
+    Patch(ops)
+}
+
+/// The run id this request keeps: one this webhook stamped in an earlier invocation of the same
+/// review (the object's seeded `status.restore` names it, moments ago). A run id a user wrote is
+/// never taken over: it could name another run's Job, Lease or leftovers.
+fn stamped_earlier<'a>(
+    request: &'a AdmissionRequest<DynamicObject>,
+    object: &'a DynamicObject,
+    now: Timestamp,
+) -> Option<&'a str> {
+    let id = run_id_annotation(Some(object)).filter(|id| crate::run::is_valid_run_id(id))?;
+    if Some(id) == run_id_annotation(request.old_object.as_ref()) {
+        return None;
+    }
+    let seeded = object.data.pointer("/status/restore")?;
+    let requested_at: Timestamp = seeded.get("requestedAt")?.as_str()?.parse().ok()?;
+    let fresh = now.duration_since(requested_at).unsigned_abs() <= super::lock::ADMISSION_GRACE;
+    (seeded.get("runId").and_then(Value::as_str) == Some(id) && fresh).then_some(id)
+}
+
+fn new_run(
+    request: &AdmissionRequest<DynamicObject>,
+    restore_snapshot: &Value,
+    fresh_run_id: &str,
+    now: Timestamp,
+) -> Patch {
     let (Some(object), Some((name, namespace))) =
         (request.object.as_ref(), object_identity(request))
     else {
@@ -40,44 +122,16 @@ pub fn patch_for(
         return Patch(Vec::new());
     }
 
-    // A run id this request already carries (set by an earlier invocation of this webhook) is
-    // kept; one inherited unchanged from the stored object belongs to an earlier run.
-    let new_annotation = run_id_annotation(Some(object));
-    let old_annotation = run_id_annotation(request.old_object.as_ref());
-    let run_id = match new_annotation {
-        Some(id) if !id.is_empty() && Some(id) != old_annotation => id.to_string(),
-        _ => fresh_run_id.to_string(),
-    };
-
-    let mut ops = Vec::new();
-    match object.metadata.annotations.as_ref() {
-        None => ops.push(add(
-            &["metadata", "annotations"],
-            json!({RUN_ID_ANNOTATION: run_id}),
-        )),
-        Some(_) if new_annotation != Some(run_id.as_str()) => ops.push(add(
-            &["metadata", "annotations", RUN_ID_ANNOTATION],
-            json!(run_id),
-        )),
-        Some(_) => {}
-    }
+    let run_id = stamped_earlier(request, object, now)
+        .unwrap_or(fresh_run_id)
+        .to_string();
+    let mut ops: Vec<PatchOperation> = annotation_op(object, &run_id).into_iter().collect();
+    ops.extend(default_ops(restore_snapshot));
 
     let restore_type = restore_snapshot
         .get("type")
         .and_then(Value::as_str)
         .map(str::to_string);
-    if restore_type.is_none() {
-        ops.push(add(
-            &["spec", "cluster", "restoreSnapshot", "type"],
-            json!(RestoreType::default().as_str()),
-        ));
-    }
-    if restore_snapshot.get("backupProvider").is_none() {
-        ops.push(add(
-            &["spec", "cluster", "restoreSnapshot", "backupProvider"],
-            json!(StorageProvider::default().as_str()),
-        ));
-    }
 
     let seeded = object
         .data
@@ -271,10 +325,69 @@ mod tests {
     }
 
     #[test]
+    fn a_run_id_written_by_the_user_is_replaced() {
+        // A new request carrying a run id (and even a matching status) the webhook did not stamp
+        // in this review: the id could name another run's Job or leftovers.
+        let new = cr(
+            Some(json!({RUN_ID_ANNOTATION: "20240101000000-abcdef"})),
+            json!({"snapshot": "s1"}),
+            Some(json!({"restore": {"runId": "20240101000000-abcdef",
+                "requestedAt": "2024-01-01T00:00:00Z"}})),
+        );
+        let patched = apply(&new, &patch_for(&request(None, new.clone()), "r1", now()));
+        assert_eq!(patched["metadata"]["annotations"][RUN_ID_ANNOTATION], "r1");
+        assert_eq!(patched["status"]["restore"]["runId"], "r1");
+        assert_eq!(
+            patched["status"]["restore"]["requestedAt"],
+            "2026-11-25T08:25:42Z"
+        );
+    }
+
+    #[test]
+    fn the_same_request_written_again_keeps_its_run_and_status() {
+        let stored_status =
+            json!({"restore": {"runId": "r0", "phase": "Running", "jobName": "restore-c1-r0"}});
+        let stored = cr(
+            Some(json!({RUN_ID_ANNOTATION: "r0", "other": "x"})),
+            json!({"snapshot": "s1", "type": "tables", "backupProvider": "aws"}),
+            Some(stored_status.clone()),
+        );
+        // kubectl replace of the manifest as written: no defaults, no annotation, no status.
+        let replaced = cr(None, json!({"snapshot": "s1"}), None);
+        let patched = apply(
+            &replaced,
+            &patch_for(
+                &request(Some(stored.clone()), replaced.clone()),
+                "r1",
+                now(),
+            ),
+        );
+        assert_eq!(patched["metadata"]["annotations"][RUN_ID_ANNOTATION], "r0");
+        assert_eq!(patched["status"], stored_status);
+        assert_eq!(
+            patched["spec"]["cluster"]["restoreSnapshot"],
+            json!({"snapshot": "s1", "type": "tables", "backupProvider": "aws"})
+        );
+        // A run id edited by hand on an unchanged request is put back; the Job's own status
+        // writes are left alone.
+        let edited = cr(
+            Some(json!({RUN_ID_ANNOTATION: "mine", "other": "x"})),
+            json!({"snapshot": "s1", "type": "tables", "backupProvider": "aws"}),
+            Some(json!({"restore": {"runId": "r0", "phase": "Succeeded"}})),
+        );
+        let patch = patch_for(&request(Some(stored.clone()), edited.clone()), "r1", now());
+        let patched = apply(&edited, &patch);
+        assert_eq!(patched["metadata"]["annotations"][RUN_ID_ANNOTATION], "r0");
+        assert_eq!(patched["metadata"]["annotations"]["other"], "x");
+        assert_eq!(patched["status"]["restore"]["phase"], "Succeeded");
+        assert_eq!(patch.0.len(), 1, "{patch:?}");
+    }
+
+    #[test]
     fn no_patch_without_a_new_request() {
         let stored = cr(
             Some(json!({RUN_ID_ANNOTATION: "r0"})),
-            json!({"snapshot": "s1", "type": "tables"}),
+            json!({"snapshot": "s1", "type": "tables", "backupProvider": "aws"}),
             None,
         );
         assert!(

@@ -1,14 +1,96 @@
-//! Referenced Secrets must exist in the resource's namespace and hold a non-empty value under the
-//! referenced key (SPEC A15). Values are read only to check that; they are never logged, copied
-//! or returned.
+//! Referenced Secrets must be readable by the requester (SPEC A24), exist in the resource's
+//! namespace and hold a non-empty value under the referenced key (SPEC A15). Values are read only
+//! to check that; they are never logged, copied or returned.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Secret;
-use kube::{Api, Client};
+use k8s_openapi::api::{
+    authentication::v1::UserInfo,
+    authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec},
+    core::v1::Secret,
+};
+use kube::{Api, Client, api::PostParams};
 
-use super::error::AdmissionError;
+use super::{budget::Budget, error::AdmissionError};
 use crate::restore_request::{CredentialRef, FieldError};
+
+/// The Secrets a request references, each with the fields that point at it.
+fn referenced(credentials: &[CredentialRef]) -> BTreeMap<&str, Vec<String>> {
+    let mut secrets: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for credential in credentials {
+        secrets
+            .entry(credential.secret.as_str())
+            .or_default()
+            .push(credential.path());
+    }
+    secrets
+}
+
+/// The question put to the API server: may this user `get` this Secret?
+pub fn access_review(user: &UserInfo, namespace: &str, secret: &str) -> SubjectAccessReview {
+    SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: user.username.clone(),
+            groups: user.groups.clone(),
+            uid: user.uid.clone(),
+            extra: user.extra.clone(),
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some(namespace.to_string()),
+                verb: Some("get".into()),
+                resource: Some("secrets".into()),
+                name: Some(secret.to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// The denial for one Secret the requester may not read: its name and the missing permission,
+/// never its keys.
+pub fn forbidden_reference(
+    user: &UserInfo,
+    namespace: &str,
+    secret: &str,
+    paths: &[String],
+) -> FieldError {
+    let who = user.username.as_deref().unwrap_or("(anonymous)");
+    FieldError::new(
+        paths.join(", "),
+        format!(
+            "user {who:?} may not get Secret {secret:?} in namespace {namespace:?}; grant that user get on secrets/{secret} in {namespace:?} (a Role and RoleBinding), or reference a Secret the user can read"
+        ),
+    )
+}
+
+/// Asks, before any Secret is read, whether the requester may read each referenced one (SPEC
+/// A24): the webhook must not read on a user's behalf what the user could not read.
+pub async fn check_requester_access(
+    client: &Client,
+    budget: &Budget,
+    namespace: &str,
+    user: &UserInfo,
+    credentials: &[CredentialRef],
+) -> Result<Vec<FieldError>, AdmissionError> {
+    let api: Api<SubjectAccessReview> = Api::all(client.clone());
+    let mut denied = Vec::new();
+    for (secret, paths) in referenced(credentials) {
+        let answer = budget
+            .call(
+                &format!("check whether the requester may read Secret {secret:?}"),
+                api.create(
+                    &PostParams::default(),
+                    &access_review(user, namespace, secret),
+                ),
+            )
+            .await?;
+        if !answer.status.is_some_and(|s| s.allowed) {
+            denied.push(forbidden_reference(user, namespace, secret, &paths));
+        }
+    }
+    Ok(denied)
+}
 
 /// Pure check of one reference against the Secret as read (`None`: it does not exist).
 pub fn check_reference(
@@ -59,22 +141,20 @@ pub fn check_reference(
 /// Reads each referenced Secret once and checks every reference; all problems are returned.
 pub async fn check_references(
     client: &Client,
+    budget: &Budget,
     namespace: &str,
     credentials: &[CredentialRef],
 ) -> Result<Vec<FieldError>, AdmissionError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut secrets: BTreeMap<&str, Option<Secret>> = BTreeMap::new();
-    for credential in credentials {
-        if !secrets.contains_key(credential.secret.as_str()) {
-            let secret =
-                api.get_opt(&credential.secret)
-                    .await
-                    .map_err(AdmissionError::kubernetes(format!(
-                        "read Secret {:?} in namespace {namespace:?}",
-                        credential.secret
-                    )))?;
-            secrets.insert(&credential.secret, secret);
-        }
+    for secret in referenced(credentials).into_keys() {
+        let read = budget
+            .call(
+                &format!("read Secret {secret:?} in namespace {namespace:?}"),
+                api.get_opt(secret),
+            )
+            .await?;
+        secrets.insert(secret, read);
     }
     Ok(credentials
         .iter()
@@ -108,6 +188,33 @@ mod tests {
             ),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_forbidden_secret_is_named_with_the_missing_permission_and_nothing_else() {
+        let user = UserInfo {
+            username: Some("alice".into()),
+            groups: Some(vec!["team-a".into()]),
+            uid: Some("u-1".into()),
+            extra: Some([("scopes".to_string(), vec!["x".to_string()])].into()),
+        };
+        let review = access_review(&user, "ns", "prod-keys");
+        let spec = serde_json::to_value(&review.spec).unwrap();
+        assert_eq!(
+            spec,
+            serde_json::json!({"user": "alice", "groups": ["team-a"], "uid": "u-1",
+                "extra": {"scopes": ["x"]},
+                "resourceAttributes": {"namespace": "ns", "verb": "get", "resource": "secrets",
+                    "name": "prod-keys"}})
+        );
+        let fields = vec![
+            format!("{}.accessKeyId", crate::restore_request::SPEC_PATH),
+            format!("{}.secretAccessKey", crate::restore_request::SPEC_PATH),
+        ];
+        assert_eq!(
+            forbidden_reference(&user, "ns", "prod-keys", &fields).to_string(),
+            r#"spec.cluster.restoreSnapshot.accessKeyId, spec.cluster.restoreSnapshot.secretAccessKey: user "alice" may not get Secret "prod-keys" in namespace "ns"; grant that user get on secrets/prod-keys in "ns" (a Role and RoleBinding), or reference a Secret the user can read"#
+        );
     }
 
     #[test]

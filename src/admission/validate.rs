@@ -1,6 +1,8 @@
 //! The validating webhook (SPEC A3, A15): rules, Secret checks, the one-restore-per-cluster lock,
 //! and, for an admitted real (non-dry-run) request, the restore Job.
 
+use std::time::Duration;
+
 use k8s_openapi::{api::batch::v1::Job, jiff::Timestamp};
 use kube::{
     Api, Client,
@@ -10,10 +12,11 @@ use kube::{
 use serde_json::Value;
 
 use super::{
+    budget::Budget,
     change::{RestoreChange, classify, object_identity, run_id_annotation},
     error::AdmissionError,
     lock::{self, Observed},
-    secrets,
+    runnable, secrets,
 };
 use crate::{
     repository::repository_name,
@@ -37,10 +40,16 @@ pub struct Admitted {
     pub job: Option<String>,
 }
 
+/// How long after a review ran out of time a Job or Lease create it sent may still land: longer
+/// than any single API call may take (the chart keeps the per-call timeout below 5 s).
+const LATE_CREATE_WINDOW: Duration = Duration::from_secs(6);
+
 pub struct Validator<'a> {
     pub client: &'a Client,
     pub jobs: &'a JobSettings,
     pub default_deadline_seconds: i64,
+    /// What all API calls of one review may take together (SPEC A25).
+    pub review_budget: Duration,
 }
 
 impl Validator<'_> {
@@ -73,8 +82,28 @@ impl Validator<'_> {
             })?;
         let restore = restore_request::validate(&spec).map_err(AdmissionError::InvalidSpec)?;
 
+        let budget = Budget::starting_now(self.review_budget);
+        runnable::check_job_account(
+            self.client,
+            &budget,
+            &namespace,
+            &self.jobs.service_account_name(),
+        )
+        .await?;
+        let forbidden = secrets::check_requester_access(
+            self.client,
+            &budget,
+            &namespace,
+            &request.user_info,
+            &restore.credentials,
+        )
+        .await?;
+        if !forbidden.is_empty() {
+            return Err(AdmissionError::Forbidden(forbidden));
+        }
         let secret_errors =
-            secrets::check_references(self.client, &namespace, &restore.credentials).await?;
+            secrets::check_references(self.client, &budget, &namespace, &restore.credentials)
+                .await?;
         if !secret_errors.is_empty() {
             return Err(AdmissionError::InvalidSpec(secret_errors));
         }
@@ -99,7 +128,7 @@ impl Validator<'_> {
             .as_ref()
             .and_then(|o| o.data.pointer("/status/restore"))
             .and_then(|v| serde_json::from_value(v.clone()).ok());
-        let observed = Observed::read(self.client, &run).await?;
+        let observed = Observed::read(self.client, &budget, &run).await?;
         let (conflict, mut warnings) = observed.conflict(&run, old_status.as_ref(), now);
         if let Some(conflict) = conflict {
             return Err(conflict);
@@ -134,47 +163,20 @@ impl Validator<'_> {
                 name: name.clone(),
                 uid,
             });
-        let lease = lock::acquire(self.client, &run, owner.as_ref(), now).await?;
-        let job = build_job(
-            self.jobs,
-            &run,
-            owner.as_ref(),
-            self.default_deadline_seconds,
-        );
-        let jobs: Api<Job> = Api::namespaced(self.client.clone(), &namespace);
-        match jobs.create(&PostParams::default(), &job).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 409 => {
-                // The API server retried this call: the Job exists already if it is ours.
-                let existing =
-                    jobs.get(&run.job_name())
-                        .await
-                        .map_err(AdmissionError::kubernetes(format!(
-                            "read restore Job {}",
-                            run.job_name()
-                        )))?;
-                let ours = existing
-                    .metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(labels::RUN_ID))
-                    .is_some_and(|id| id == run_id);
-                if !ours {
-                    lock::release(self.client, &run, &lease).await;
-                    return Err(AdmissionError::ConcurrentRequest(format!(
-                        "a Job named {} already exists and belongs to another run; delete it or apply again",
-                        run.job_name()
-                    )));
-                }
+        match self.start_run(&run, owner.as_ref(), now, &budget).await {
+            Ok(()) => {}
+            Err(error @ AdmissionError::OutOfTime { .. }) => {
+                // The denial goes out now; what this review may have created is removed behind
+                // it, so it does not hold the cluster's restore lock.
+                let client = self.client.clone();
+                tokio::spawn(async move {
+                    lock::undo_admission(&client, &run).await;
+                    tokio::time::sleep(LATE_CREATE_WINDOW).await;
+                    lock::undo_admission(&client, &run).await;
+                });
+                return Err(error);
             }
-            Err(e) => {
-                lock::release(self.client, &run, &lease).await;
-                return Err(AdmissionError::kubernetes(format!(
-                    "create restore Job {}/{}",
-                    namespace,
-                    run.job_name()
-                ))(e));
-            }
+            Err(error) => return Err(error),
         }
         warnings.push(format!(
             "restore Job {ns}/{job} created; follow it with: kubectl -n {ns} logs -f job/{job}",
@@ -185,6 +187,53 @@ impl Validator<'_> {
             warnings,
             job: Some(run.job_name()),
         })
+    }
+
+    /// Takes the cluster's restore lock and creates the run's Job.
+    async fn start_run(
+        &self,
+        run: &RunIdentity,
+        owner: Option<&Owner>,
+        now: Timestamp,
+        budget: &Budget,
+    ) -> Result<(), AdmissionError> {
+        let lease = lock::acquire(self.client, budget, run, owner, now).await?;
+        let job = build_job(self.jobs, run, owner, self.default_deadline_seconds);
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), &run.namespace);
+        let create = format!("create restore Job {}/{}", run.namespace, run.job_name());
+        match budget
+            .limit(&create, jobs.create(&PostParams::default(), &job))
+            .await?
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                // The API server retried this call: the Job exists already if it is ours.
+                let existing = budget
+                    .call(
+                        &format!("read restore Job {}", run.job_name()),
+                        jobs.get(&run.job_name()),
+                    )
+                    .await?;
+                let ours = existing
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(labels::RUN_ID))
+                    .is_some_and(|id| *id == run.run_id);
+                if ours {
+                    return Ok(());
+                }
+                lock::release(self.client, run, &lease).await;
+                Err(AdmissionError::ConcurrentRequest(format!(
+                    "a Job named {} already exists and belongs to another run; delete it or apply again",
+                    run.job_name()
+                )))
+            }
+            Err(e) => {
+                lock::release(self.client, run, &lease).await;
+                Err(AdmissionError::kubernetes(create)(e))
+            }
+        }
     }
 }
 

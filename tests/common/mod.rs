@@ -106,9 +106,38 @@ pub fn restore_secret() -> Secret {
     )
 }
 
+/// The ServiceAccount restore Jobs run as, which the chart creates in each restore namespace.
+pub fn job_service_account() -> k8s_openapi::api::core::v1::ServiceAccount {
+    let mut account = k8s_openapi::api::core::v1::ServiceAccount::default();
+    account.metadata.name = Some(cratedb_restore::restore_job::DEFAULT_SERVICE_ACCOUNT.into());
+    account.metadata.namespace = Some(NS.into());
+    account
+}
+
+/// An in-memory API holding `secrets` and the restore Jobs' ServiceAccount, where the requester
+/// may read every Secret.
 pub async fn fake_api(secrets: Vec<Secret>) -> kube::Client {
+    fake_api_denying(secrets, &[]).await
+}
+
+/// [`fake_api`] where SubjectAccessReviews deny reading the Secrets named in `forbidden`.
+pub async fn fake_api_denying(secrets: Vec<Secret>, forbidden: &[&str]) -> kube::Client {
+    let forbidden: Vec<String> = forbidden.iter().map(|s| s.to_string()).collect();
+    let access = kube_fake_client::interceptor::Funcs::new().create(move |ctx| {
+        if ctx.object["kind"] != "SubjectAccessReview" {
+            return Ok(None);
+        }
+        let secret = ctx.object["spec"]["resourceAttributes"]["name"]
+            .as_str()
+            .unwrap_or_default();
+        let mut answer = ctx.object.clone();
+        answer["status"] = json!({"allowed": !forbidden.iter().any(|f| f == secret)});
+        Ok(Some(answer))
+    });
     kube_fake_client::ClientBuilder::new()
         .with_objects(secrets)
+        .with_object(job_service_account())
+        .with_interceptor_funcs(access)
         .build()
         .await
         .expect("in-memory API")
@@ -119,6 +148,7 @@ pub fn admission(client: kube::Client) -> cratedb_restore::admission::Admission 
         client,
         jobs: Default::default(),
         default_deadline_seconds: 88_200,
+        review_budget: cratedb_restore::admission::DEFAULT_REVIEW_BUDGET,
     }
 }
 

@@ -141,13 +141,14 @@ fn rules(list: &[(&str, &str, &str, &str)]) -> BTreeSet<(String, String, String,
         .collect()
 }
 
-/// The webhook's ClusterRole: exactly what admission needs.
+/// The webhook's ClusterRole: exactly what admission needs, and no Secrets (SPEC A24).
 pub fn expected_webhook_rules() -> BTreeSet<(String, String, String, String)> {
     rules(&[
-        ("", "secrets", "get", "*"),
+        ("", "serviceaccounts", "get", "*"),
         ("batch", "jobs", "list", "*"),
         ("batch", "jobs", "get", "*"),
         ("batch", "jobs", "create", "*"),
+        ("batch", "jobs", "delete", "*"),
         ("coordination.k8s.io", "leases", "get", "*"),
         ("coordination.k8s.io", "leases", "create", "*"),
         ("coordination.k8s.io", "leases", "update", "*"),
@@ -312,7 +313,7 @@ fn chart_defaults_render_fail_closed_webhooks_and_restricted_pods() {
         assert_eq!(
             hook["namespaceSelector"]["matchExpressions"],
             json!([{"key": "kubernetes.io/metadata.name", "operator": "NotIn",
-                    "values": [RELEASE_NS, "kube-system"]}]),
+                    "values": ["kube-system"]}]),
             "{kind}"
         );
         assert!(
@@ -374,22 +375,51 @@ fn chart_defaults_render_fail_closed_webhooks_and_restricted_pods() {
     assert_eq!(pdb["apiVersion"], "policy/v1beta1", "1.20 has no policy/v1");
     assert_eq!(pdb["spec"]["minAvailable"], 1);
 
-    // RBAC: the webhook's ClusterRole, bound cluster-wide to its ServiceAccount.
+    // RBAC: the webhook's ClusterRole, bound cluster-wide to its ServiceAccount; access reviews;
+    // Secrets only through a Role in each restore namespace.
     assert_eq!(
         rule_set(r.named("ClusterRole", None, WEBHOOK_NAME)),
         expected_webhook_rules()
     );
+    let webhook_sa =
+        json!([{"kind": "ServiceAccount", "name": WEBHOOK_NAME, "namespace": RELEASE_NS}]);
     let binding = r.named("ClusterRoleBinding", None, WEBHOOK_NAME);
+    assert_eq!(binding["subjects"], webhook_sa);
+    let review = format!("{WEBHOOK_NAME}-access-review");
     assert_eq!(
-        binding["subjects"],
-        json!([{"kind": "ServiceAccount", "name": WEBHOOK_NAME, "namespace": RELEASE_NS}])
+        rule_set(r.named("ClusterRole", None, &review)),
+        rules(&[(
+            "authorization.k8s.io",
+            "subjectaccessreviews",
+            "create",
+            "*"
+        )])
+    );
+    assert_eq!(
+        r.named("ClusterRoleBinding", None, &review)["subjects"],
+        webhook_sa
     );
     assert_eq!(
         r.of_kind("ClusterRole").len(),
-        1,
+        2,
         "nothing cluster-wide for the Job"
     );
-    assert_eq!(r.of_kind("ClusterRoleBinding").len(), 1);
+    assert_eq!(r.of_kind("ClusterRoleBinding").len(), 2);
+    let secrets_role = format!("{WEBHOOK_NAME}-secrets");
+    assert_eq!(
+        rule_set(r.named("Role", Some("dbs"), &secrets_role)),
+        rules(&[("", "secrets", "get", "*")])
+    );
+    assert_eq!(
+        r.named("RoleBinding", Some("dbs"), &secrets_role)["subjects"],
+        webhook_sa
+    );
+    assert!(
+        r.of_kind("Role")
+            .iter()
+            .all(|role| role["metadata"]["namespace"] == "dbs"),
+        "Secret access only in the restore namespace"
+    );
     // The Job's Role in its namespace.
     let role = r.named("Role", Some("dbs"), "cratedb-restore-job");
     let mut expected = expected_job_rules_without_secrets("dbs");
@@ -456,6 +486,31 @@ fn chart_defaults_render_fail_closed_webhooks_and_restricted_pods() {
 }
 
 #[test]
+fn chart_defaults_restore_in_the_release_namespace() {
+    // No values at all: restores in the release namespace work (SPEC A25).
+    let r = render("1.20.2", &json!({}));
+    r.named("ServiceAccount", Some(RELEASE_NS), "cratedb-restore-job");
+    let role = r.named("Role", Some(RELEASE_NS), "cratedb-restore-job");
+    let mut expected = expected_job_rules_without_secrets(RELEASE_NS);
+    expected.extend(rules(&[
+        ("", "secrets", "get", "*"),
+        ("", "secrets", "delete", "*"),
+    ]));
+    assert_eq!(rule_set(role), expected);
+    r.named(
+        "RoleBinding",
+        Some(RELEASE_NS),
+        &format!("{WEBHOOK_NAME}-secrets"),
+    );
+    let hook = webhook_entry(&r, "ValidatingWebhookConfiguration");
+    let excluded = &hook["namespaceSelector"]["matchExpressions"][0]["values"];
+    assert!(
+        !excluded.as_array().unwrap().contains(&json!(RELEASE_NS)),
+        "the webhooks see the release namespace: {excluded}"
+    );
+}
+
+#[test]
 fn chart_gates_match_conditions_and_pod_failure_policy_on_the_kubernetes_version() {
     let values = json!({"restoreJob": {"namespaces": ["dbs"]}});
     let new = render("1.30.0", &values);
@@ -468,13 +523,16 @@ fn chart_gates_match_conditions_and_pod_failure_policy_on_the_kubernetes_version
             .as_array()
             .unwrap_or_else(|| panic!("{kind}: {conditions}"));
         assert_eq!(list.len(), 1);
-        assert_eq!(list[0]["name"], "requests-a-new-restore");
+        assert_eq!(list[0]["name"], "requests-or-rewrites-a-restore");
         let expr = list[0]["expression"].as_str().unwrap();
         for part in [
             "has(object.spec.cluster.restoreSnapshot)",
             "object.spec.cluster.restoreSnapshot.snapshot != ''",
             "oldObject == null",
             "oldObject.spec.cluster.restoreSnapshot != object.spec.cluster.restoreSnapshot",
+            // kubectl replace drops the run id and the status: the webhooks put them back.
+            "'restore.cloud.crate.io/run-id' in oldObject.metadata.annotations",
+            "(!has(object.status) || !has(object.status.restore))",
         ] {
             assert!(expr.contains(part), "{kind}: {part} missing in {expr}");
         }
@@ -618,12 +676,18 @@ fn chart_restore_job_settings_and_rbac_variants() {
             }
         }),
     );
-    // The webhook is bound only in the CrateDB namespaces.
-    assert!(r.of_kind("ClusterRoleBinding").is_empty());
+    // The webhook is bound only in the CrateDB namespaces (access reviews are cluster-scoped).
+    let bindings: Vec<&str> = r
+        .of_kind("ClusterRoleBinding")
+        .iter()
+        .map(|b| b["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(bindings, [format!("{WEBHOOK_NAME}-access-review")]);
     for ns in ["prod", "staging"] {
         let rb = r.named("RoleBinding", Some(ns), WEBHOOK_NAME);
         assert_eq!(rb["roleRef"]["kind"], "ClusterRole");
         assert_eq!(rb["subjects"][0]["namespace"], RELEASE_NS);
+        r.named("Role", Some(ns), &format!("{WEBHOOK_NAME}-secrets"));
     }
     // Secrets of the listed clusters only, deletes only of the restore Secret.
     let prod = r.named("Role", Some("prod"), "cratedb-restore-job");
@@ -727,7 +791,7 @@ fn chart_rejects_invalid_values() {
             "listed twice",
         ),
         (
-            json!({"restoreJob": {"namespaces": [RELEASE_NS]}}),
+            json!({"restoreJob": {"namespaces": ["dbs"]}, "webhook": {"excludeNamespaces": ["dbs"]}}),
             "the webhooks ignore it",
         ),
         (

@@ -80,6 +80,18 @@ pub const ALL: &[(&str, Scenario)] = &[
         "a_cluster_created_with_a_restore_gets_an_owned_job",
         a_cluster_created_with_a_restore_gets_an_owned_job,
     ),
+    (
+        "one_request_one_run_however_it_is_written",
+        one_request_one_run_however_it_is_written,
+    ),
+    (
+        "secrets_only_for_requesters_who_may_read_them",
+        secrets_only_for_requesters_who_may_read_them,
+    ),
+    (
+        "restores_only_where_the_job_account_exists",
+        restores_only_where_the_job_account_exists,
+    ),
 ];
 
 /// The API server, the webhook and the clients. Fields drop in order: webhook, then cluster.
@@ -1271,7 +1283,15 @@ fn webhook_runs_on_its_own_least_privilege_rbac(env: &Env) {
     let (_, client) = env.client_for(RELEASE_NS, WEBHOOK_NAME);
     for (verb, resource, ns, name) in [
         ("get", "secrets", NS, Some("restore-from-backup-valid")),
+        (
+            "get",
+            "secrets",
+            NS_PLAIN,
+            Some("restore-from-backup-valid"),
+        ),
+        ("get", "serviceaccounts", NS_OTHER, Some(JOB_SA)),
         ("list", "batch/jobs", NS, None),
+        ("delete", "batch/jobs", NS, Some("restore-x")),
         ("get", "batch/jobs", NS, Some("restore-x")),
         ("create", "batch/jobs", NS_OTHER, None),
         (
@@ -1299,12 +1319,26 @@ fn webhook_runs_on_its_own_least_privilege_rbac(env: &Env) {
             "webhook may not {verb} {resource}"
         );
     }
+    // It asks the API server whether a requester may read a Secret (SPEC A24)...
+    assert!(env.can(
+        &client,
+        "create",
+        "authorization.k8s.io/subjectaccessreviews",
+        None,
+        None
+    ));
+    // ...and reads Secrets only in the restore namespaces, never cluster-wide.
+    for ns in [NS_OTHER, "kube-system"] {
+        assert!(
+            !env.can(&client, "get", "secrets", Some(ns), Some("anything")),
+            "webhook may read Secrets in {ns}"
+        );
+    }
     for (verb, resource) in [
         ("list", "secrets"),
         ("watch", "secrets"),
         ("get", "cloud.crate.io/cratedbs"),
         ("patch", "cloud.crate.io/cratedbs"),
-        ("delete", "batch/jobs"),
         ("patch", "batch/jobs"),
         ("list", "coordination.k8s.io/leases"),
         ("create", "pods"),
@@ -1824,4 +1858,165 @@ fn admit_restore_for_the_job_binary(
         args,
         kubeconfig,
     }
+}
+
+/// SPEC A23: client-side apply, server-side apply under several field managers and `kubectl
+/// replace` of the same request are one run: same run id, same status, one Job. A run id written
+/// by the user on a new request is replaced.
+fn one_request_one_run_however_it_is_written(env: &Env) {
+    let (name, secret) = ("gitops-1", "restore-from-backup-gitops-1");
+    env.apply(&restore_secret(secret, NS_PLAIN)).ok();
+    let manifest = cratedb(name, NS_PLAIN, Some(aws_restore(secret, "snap-g")));
+    env.apply(&manifest).ok();
+    let first = env.get("cratedb", NS_PLAIN, name);
+    let run_id = run_id_of(&first);
+    let status = first["status"]["restore"].clone();
+    assert_eq!(status["runId"], run_id.as_str());
+    assert_eq!(env.jobs_of(NS_PLAIN, name).len(), 1);
+
+    let same_run = |how: &str| {
+        let now = env.get("cratedb", NS_PLAIN, name);
+        assert_eq!(run_id_of(&now), run_id, "{how}: run id changed");
+        assert_eq!(now["status"]["restore"], status, "{how}: status changed");
+        assert_eq!(
+            now["spec"]["cluster"]["restoreSnapshot"]["type"], "tables",
+            "{how}: defaults kept"
+        );
+        let jobs = env.jobs_of(NS_PLAIN, name);
+        assert_eq!(jobs.len(), 1, "{how}: a second Job");
+    };
+    let text = manifest.to_string();
+    for manager in ["argocd", "argocd", "flux"] {
+        env.kubectl
+            .run_stdin(
+                &[
+                    "apply",
+                    "--server-side",
+                    "--force-conflicts",
+                    &format!("--field-manager={manager}"),
+                    "-f",
+                    "-",
+                ],
+                &text,
+            )
+            .ok();
+        same_run(&format!("server-side apply by {manager}"));
+    }
+    // kubectl replace of the manifest as written (no annotation, no status, no defaults); a
+    // custom resource needs the current resourceVersion for an update.
+    let mut replaced = manifest.clone();
+    replaced["metadata"]["resourceVersion"] =
+        env.get("cratedb", NS_PLAIN, name)["metadata"]["resourceVersion"].clone();
+    env.kubectl
+        .run_stdin(&["replace", "-f", "-"], &replaced.to_string())
+        .ok();
+    same_run("kubectl replace");
+    env.apply(&manifest).ok();
+    same_run("client-side apply");
+
+    // A run id written by hand on a new request is never taken over.
+    let forged = "20200101000000-aaaaaa";
+    let mut second = cratedb("gitops-2", NS_PLAIN, Some(aws_restore(secret, "snap-g")));
+    second["metadata"]["annotations"] = json!({"restore.cloud.crate.io/run-id": forged});
+    env.apply(&second).ok();
+    let stored = env.get("cratedb", NS_PLAIN, "gitops-2");
+    assert_ne!(run_id_of(&stored), forged);
+    assert_eq!(
+        stored["status"]["restore"]["runId"],
+        run_id_of(&stored).as_str()
+    );
+}
+
+/// SPEC A24: the webhook reads a referenced Secret only if the requesting user may read it
+/// (SubjectAccessReview on the request's userInfo); otherwise 403, naming the Secret and the
+/// missing permission, and none of its keys.
+fn secrets_only_for_requesters_who_may_read_them(env: &Env) {
+    let user = "restore-requester";
+    env.kubectl
+        .apply(&[
+            json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": {"name": user, "namespace": NS_PLAIN}}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": user, "namespace": NS_PLAIN},
+                "rules": [
+                    {"apiGroups": ["cloud.crate.io"], "resources": ["cratedbs"],
+                     "verbs": ["get", "list", "create", "patch", "update"]},
+                    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
+                     "resourceNames": ["requester-keys"]}]}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": user, "namespace": NS_PLAIN},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": user},
+                "subjects": [{"kind": "ServiceAccount", "name": user, "namespace": NS_PLAIN}]}),
+        ])
+        .ok();
+    env.apply(&restore_secret("requester-keys", NS_PLAIN)).ok();
+    env.apply(&restore_secret("team-keys", NS_PLAIN)).ok();
+    let (as_user, _) = env.client_for(NS_PLAIN, user);
+    let denied = as_user
+        .run_stdin(
+            &["apply", "--dry-run=server", "-f", "-"],
+            &cratedb("deputy-1", NS_PLAIN, Some(aws_restore("team-keys", "s"))).to_string(),
+        )
+        .fails();
+    let expected = format!(
+        "a restore may only use Secrets its requester can read: spec.cluster.restoreSnapshot.accessKeyId, spec.cluster.restoreSnapshot.basePath, spec.cluster.restoreSnapshot.bucket, spec.cluster.restoreSnapshot.secretAccessKey: user \"system:serviceaccount:{NS_PLAIN}:{user}\" may not get Secret \"team-keys\" in namespace \"{NS_PLAIN}\""
+    );
+    assert!(
+        denied.stderr.contains(&expected),
+        "{}\nexpected: {expected}",
+        denied.describe()
+    );
+    for key in [
+        "access-key-id",
+        "secret-access-key",
+        "base-path",
+        "account-key",
+    ] {
+        assert!(
+            !denied.stderr.contains(key),
+            "{key} revealed: {}",
+            denied.stderr
+        );
+    }
+    // The same user with a Secret it may read: admitted (a dry run previews the plan).
+    let admitted = as_user
+        .run_stdin(
+            &["apply", "--dry-run=server", "-f", "-"],
+            &cratedb(
+                "deputy-1",
+                NS_PLAIN,
+                Some(aws_restore("requester-keys", "s")),
+            )
+            .to_string(),
+        )
+        .ok();
+    assert!(
+        admitted
+            .warnings()
+            .iter()
+            .any(|w| w.starts_with("planned: RESTORE SNAPSHOT")),
+        "{}",
+        admitted.describe()
+    );
+}
+
+/// SPEC A25: a restore is denied where its Job could not start (no restore Job ServiceAccount
+/// in the namespace), naming the account and the chart value that creates it.
+fn restores_only_where_the_job_account_exists(env: &Env) {
+    env.apply(&restore_secret("restore-from-backup-elsewhere", NS_OTHER))
+        .ok();
+    let denied = env
+        .apply_dry(&cratedb(
+            "elsewhere",
+            NS_OTHER,
+            Some(aws_restore("restore-from-backup-elsewhere", "s")),
+        ))
+        .fails();
+    assert!(
+        denied.stderr.contains(&format!(
+            "restores cannot run in namespace \"{NS_OTHER}\": the restore Job's ServiceAccount \"{JOB_SA}\" does not exist; add \"{NS_OTHER}\" to the chart value restoreJob.namespaces"
+        )),
+        "{}",
+        denied.describe()
+    );
 }

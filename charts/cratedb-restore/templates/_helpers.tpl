@@ -84,7 +84,8 @@ Normalises restoreJob.namespaces (strings or {name, clusters}) into a YAML list 
 {{- define "cratedb-restore.restoreNamespaces" -}}
 {{- $seen := dict -}}
 {{- $items := list -}}
-{{- range .Values.restoreJob.namespaces -}}
+{{- /* Without a list, restores run in the release namespace: the defaults give a working install. */ -}}
+{{- range (.Values.restoreJob.namespaces | default (list .Release.Namespace)) -}}
 {{- $name := "" -}}
 {{- $clusters := list -}}
 {{- if kindIs "string" . -}}
@@ -107,8 +108,10 @@ Normalises restoreJob.namespaces (strings or {name, clusters}) into a YAML list 
 
 {{/* Webhook scope ---------------------------------------------------------------------------- */}}
 
+{{- /* The webhooks only ever match cratedbs, so the release namespace needs no exclusion (and a
+CrateDB resource there is restored like anywhere else). */ -}}
 {{- define "cratedb-restore.excludedNamespaces" -}}
-{{- $excluded := list .Release.Namespace -}}
+{{- $excluded := list -}}
 {{- range .Values.webhook.excludeNamespaces -}}
 {{- if not (has . $excluded) -}}
 {{- $excluded = append $excluded . -}}
@@ -143,7 +146,7 @@ matchExpressions:
 {{- $excluded := (include "cratedb-restore.excludedNamespaces" . | fromYaml).items -}}
 {{- range (include "cratedb-restore.restoreNamespaces" . | fromYaml).items -}}
 {{- if has .name $excluded -}}
-{{- fail (printf "namespace %q is in restoreJob.namespaces but the webhooks ignore it (webhook.excludeNamespaces and the release namespace): restores there would never be checked or run. Install the chart into its own namespace or change webhook.excludeNamespaces" .name) -}}
+{{- fail (printf "namespace %q is in restoreJob.namespaces but the webhooks ignore it (webhook.excludeNamespaces): restores there would never be checked or run. Remove it from one of the two lists" .name) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
