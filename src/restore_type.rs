@@ -114,7 +114,8 @@ pub struct PartitionTarget {
 }
 
 impl PartitionTarget {
-    fn render(&self) -> String {
+    /// `"s"."t" PARTITION ("c" = <literal>, ...)`, as the statement names it.
+    pub fn render(&self) -> String {
         let columns: Vec<String> = self
             .columns
             .iter()

@@ -75,13 +75,15 @@ pub fn verify(input: &CompletionInput<'_>) -> Result<String, Vec<String>> {
             .filter(|p| names_partition(target, p))
             .collect();
         if matching.is_empty() {
-            // Typed partition values (timestamps) may render differently: fall back to every
-            // shard of the table.
-            check_shards(&target.table, None, &mut problems);
-        } else {
-            for p in matching {
-                check_shards(&target.table, Some(&p.partition_ident), &mut problems);
-            }
+            // A requested partition the catalog does not list was not restored, whatever the
+            // table's other shards say.
+            problems.push(format!(
+                "partition {} does not exist after the restore",
+                target.render()
+            ));
+        }
+        for p in matching {
+            check_shards(&target.table, Some(&p.partition_ident), &mut problems);
         }
     }
     if problems.is_empty() {
@@ -139,6 +141,43 @@ mod tests {
         assert_eq!(
             verify(&input).unwrap(),
             "2 relation(s) and 0 partition target(s) present; 2 primary shard(s) started"
+        );
+    }
+
+    #[test]
+    fn a_requested_partition_missing_from_the_catalog_fails_by_name() {
+        use crate::sql::SqlLiteral;
+        let wanted = |day: &str| PartitionTarget {
+            table: t("doc.events"),
+            columns: vec![("day".into(), SqlLiteral::String(day.into()))],
+        };
+        let partitions = [wanted("2024-01-01"), wanted("2024-01-02")];
+        let existing = [rel("doc.events")];
+        // Only the first partition came back; every shard of the table is started.
+        let existing_partitions = [Partition {
+            table: t("doc.events"),
+            partition_ident: "04732cpp6ks3ed1o60o30c1g".into(),
+            values: serde_json::json!({"day": 1_704_067_200_000_i64})
+                .as_object()
+                .unwrap()
+                .clone(),
+            closed: false,
+        }];
+        let mut first = shard("doc.events", 0, "STARTED");
+        first.partition_ident = "04732cpp6ks3ed1o60o30c1g".into();
+        let input = CompletionInput {
+            relations: &[],
+            partitions: &partitions,
+            existing: &existing,
+            existing_partitions: &existing_partitions,
+            shards: &[first],
+            allocations: &[],
+        };
+        assert_eq!(
+            verify(&input).unwrap_err(),
+            [
+                r#"partition "doc"."events" PARTITION ("day" = '2024-01-02') does not exist after the restore"#
+            ]
         );
     }
 
