@@ -157,9 +157,18 @@ pub struct Cli {
     #[arg(long, env = "CRATEDB_RESTORE_PROGRESS_INTERVAL", default_value_t = 5.0)]
     pub progress_interval: f64,
 
-    /// Attempts per step on transient errors (connection lost, 5xx, conflicts).
-    #[arg(long, env = "CRATEDB_RESTORE_STEP_ATTEMPTS", default_value_t = 8)]
+    /// Attempts per step on transient errors (CrateDB unreachable, API 429/5xx, conflicts).
+    /// 0 (the default): retry with capped, jittered backoff until the restore deadline (cleanup
+    /// steps: until the end of the cleanup reserve), so a cluster that is still starting is
+    /// waited for.
+    #[arg(long, env = "CRATEDB_RESTORE_STEP_ATTEMPTS", default_value_t = 0)]
     pub step_attempts: u32,
+
+    /// Seconds to wait at start for the CrateDB resource to show this run's id. The webhook
+    /// creates the Job before the API server stores the request, so a fast Pod can read the
+    /// resource first; a run id that never appears means the request was denied later.
+    #[arg(long, env = "CRATEDB_RESTORE_START_WAIT", default_value_t = 30)]
+    pub start_wait: u64,
 
     /// Log format: text for people, json for log pipelines. The level comes from RUST_LOG.
     #[arg(
@@ -207,7 +216,8 @@ impl Cli {
             "--poll-interval",
         )?;
         config.progress_write_interval = seconds(self.progress_interval, "--progress-interval")?;
-        config.step_attempts = self.step_attempts.max(1);
+        config.step_attempts = self.step_attempts;
+        config.start_wait = Duration::from_secs(self.start_wait);
         config.notifications = match (
             self.webhook_url,
             self.webhook_username,

@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod cratedb;
+pub mod duration;
 pub mod job;
 pub mod repository;
 pub mod resource;

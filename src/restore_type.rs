@@ -116,12 +116,17 @@ pub struct PartitionTarget {
 impl PartitionTarget {
     /// `"s"."t" PARTITION ("c" = <literal>, ...)`, as the statement names it.
     pub fn render(&self) -> String {
+        format!("{} PARTITION {}", self.table.quoted(), self.render_values())
+    }
+
+    /// `("c" = <literal>, ...)`.
+    pub fn render_values(&self) -> String {
         let columns: Vec<String> = self
             .columns
             .iter()
             .map(|(name, value)| format!("{} = {value}", quote_ident(name)))
             .collect();
-        format!("{} PARTITION ({})", self.table.quoted(), columns.join(", "))
+        format!("({})", columns.join(", "))
     }
 }
 

@@ -77,7 +77,7 @@ async fn dropped_cratedb_connections_are_retried() {
     h.sim
         .drop_connection_on("information_schema.tables", Some(1));
     h.sim.drop_connection_on("sys.cluster", Some(1));
-    h.sim.fail_sidecar_requests(3);
+    h.sim.fail_sidecar_requests(2);
     let exit = h.run().await;
     assert_clean_success(&h, exit).await;
     assert!(h.logs.text().contains("retrying"), "the retries are logged");

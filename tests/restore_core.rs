@@ -95,7 +95,7 @@ async fn type_all_succeeds_end_to_end() {
     assert_eq!(status["plan"]["keyword"], "ALL");
     assert_eq!(
         status["plan"]["relations"],
-        json!(["doc.orders", "sales.events"])
+        json!([{"schema": "doc", "table": "orders"}, {"schema": "sales", "table": "events"}])
     );
     assert_eq!(status["progress"]["totalBytes"], 2_500_000);
     assert_eq!(status["progress"]["recoveredBytes"], 2_500_000);
@@ -200,7 +200,8 @@ async fn tables_with_hostile_names_are_quoted() {
     );
     assert_eq!(
         status["plan"]["relations"],
-        json!(["doc.we\"ird", "doc.semi;colon", "doc.täble_日本"])
+        json!([{"schema": "doc", "table": "we\"ird"}, {"schema": "doc", "table": "semi;colon"},
+            {"schema": "doc", "table": "täble_日本"}])
     );
     let tables: Vec<String> = h
         .sim
@@ -242,7 +243,10 @@ async fn partitions_restore_into_an_existing_partitioned_table() {
             r#"RESTORE SNAPSHOT "restore_backup_20261125082542_3fa9c1"."snap-2024" TABLE "doc"."parted" PARTITION ("day" = '2024-01-01') WITH (wait_for_completion = false)"#
         ]
     );
-    assert_eq!(status["plan"]["partitions"], json!(["doc.parted"]));
+    assert_eq!(
+        status["plan"]["partitions"],
+        json!([{"schema": "doc", "table": "parted", "values": "(\"day\" = '2024-01-01')"}])
+    );
     assert_eq!(h.sim.partitions().len(), 2);
 }
 
@@ -280,7 +284,7 @@ async fn sections_use_the_keywords_of_the_server_version() {
     );
     assert_eq!(
         status["plan"]["relations"],
-        json!(["doc.orders", "sales.events"])
+        json!([{"schema": "doc", "table": "orders"}, {"schema": "sales", "table": "events"}])
     );
 }
 
@@ -342,7 +346,7 @@ async fn a_missing_snapshot_fails_before_anything_changes() {
 }
 
 #[tokio::test]
-async fn repository_creation_failure_is_reported_and_cleaned_up() {
+async fn repository_creation_failure_is_reported_and_keeps_the_credentials() {
     // The simulator's storage holds other credentials: CrateDB cannot verify the repository.
     let storage = cratedb_sim::Storage::s3(BUCKET, BASE_PATH, "AKIA-OTHER", "other-secret")
         .snapshot(snapshot());
@@ -361,9 +365,17 @@ async fn repository_creation_failure_is_reported_and_cleaned_up() {
             .1
             .starts_with("Backup repository could not be created")
     );
+    // Nothing was changed: the user fixes the credentials and applies the request again (A26).
     assert!(
-        !h.secret_exists("restore-from-backup-my-cluster").await,
-        "the fixed restore Secret is deleted"
+        h.secret_exists("restore-from-backup-my-cluster").await,
+        "the fixed restore Secret is kept after a pre-flight failure"
+    );
+    assert!(
+        status["steps"]["after_restore_backup"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Secret restore-from-backup-my-cluster kept: no RESTORE was sent"),
+        "{status:#}"
     );
     assert_eq!(
         h.deployment_replicas("backup-metrics-my-cluster").await,
@@ -467,7 +479,38 @@ async fn a_restore_that_never_finishes_hits_the_deadline_and_cleans_up() {
     let message = status["steps"]["await_restore"]["message"]
         .as_str()
         .unwrap();
-    assert!(message.starts_with("the restore did not finish within 600ms (CRATEDB_OPERATOR_RESTORE_BACKUP_TIMEOUT): 50% of 2500000 bytes restored"), "{message}");
+    assert!(
+        message.starts_with("the restore did not finish within 0.6s (CRATEDB_OPERATOR_RESTORE_BACKUP_TIMEOUT): CrateDB is still restoring doc.orders, sales.events (50% of 2500000 bytes"),
+        "{message}"
+    );
+    assert_eq!(
+        status["steps"]["await_restore"]["result"]["stillRestoring"],
+        serde_json::json!([{"schema": "doc", "table": "orders"}, {"schema": "sales", "table": "events"}])
+    );
+    // Cleanup never pulls the repository from under a running restore (A26); it says so.
+    assert_eq!(
+        h.sim.repositories().len(),
+        1,
+        "the repository stays while CrateDB restores"
+    );
+    assert_eq!(h.count("DROP REPOSITORY"), 0);
+    let cleanup = status["steps"]["after_restore_backup"]["message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        cleanup.contains("left in place: CrateDB is still restoring from it"),
+        "{cleanup}"
+    );
+    // Settings are put back all the same.
+    assert!(cleanup.contains("recovery settings reset"), "{cleanup}");
+    assert_eq!(status["phase"], "Failed");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("CrateDB is still restoring doc.orders"),
+        "{status:#}"
+    );
     for cleanup in [
         "restore_internal_tables",
         "after_restore_backup",
@@ -551,6 +594,44 @@ async fn a_superseded_run_exits_without_touching_anything() {
     assert!(h.status().await.is_null(), "no status written");
     assert!(h.sink.received().is_empty());
     assert!(h.logs.text().contains("nothing to do: the resource carries run id 20261125082542-3fa9c1, not 20261101000000-000000"));
+}
+
+#[tokio::test]
+async fn a_run_whose_id_is_not_stored_yet_waits_for_it() {
+    // The webhook creates the Job before the API server stores the request: the Pod may read
+    // the resource while it still carries the previous run's id (A4, A26).
+    let h = Harness::with_snapshot(snapshot()).await;
+    let next_run = "20261125090000-0b0b0b";
+    let mut config = h.config.clone();
+    config.run_id = next_run.into();
+    config.start_wait = Duration::from_secs(10);
+    let api: kube::Api<cratedb_restore::resource::CrateDB> =
+        kube::Api::namespaced(h.client.clone(), common::NS);
+    let store_later = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        api.patch(
+            CLUSTER,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"metadata": {"annotations": {
+                "restore.cloud.crate.io/run-id": next_run}}})),
+        )
+        .await
+        .unwrap();
+    };
+    let (exit, ()) = tokio::join!(
+        cratedb_restore::job::run(config, h.client.clone()),
+        store_later
+    );
+    assert_eq!(exit, ExitStatus::Done, "{}", h.logs.text());
+    let status = h.status().await;
+    assert_eq!(status["runId"], next_run);
+    assert_eq!(status["phase"], "Succeeded");
+    assert_eq!(h.count("RESTORE SNAPSHOT"), 1);
+    assert!(
+        h.logs
+            .text()
+            .contains("waiting for the request to be stored")
+    );
 }
 
 #[tokio::test]

@@ -30,7 +30,7 @@ pub enum AdmissionError {
     /// The review's API calls did not fit into its budget (SPEC A25).
     #[error(
         "the webhook ran out of its {} budget for this review while trying to {action}; nothing was admitted and anything created for this request is being removed: apply again, and if it persists check the API server's latency and the webhook's logs",
-        humantime(*.budget)
+        crate::duration::human(*.budget)
     )]
     OutOfTime {
         action: String,
@@ -53,16 +53,6 @@ fn forbidden(errors: &[FieldError]) -> String {
         "a restore may only use Secrets its requester can read: {}",
         items.join("; ")
     )
-}
-
-/// `1.5s`, `4s`: budgets are whole or half seconds in practice.
-fn humantime(d: std::time::Duration) -> String {
-    let ms = d.as_millis();
-    if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{}s", d.as_secs_f64())
-    }
 }
 
 impl AdmissionError {

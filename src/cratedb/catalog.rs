@@ -8,7 +8,6 @@ use super::{
     SqlError, SqlResult,
     pg::Pg,
     queries::{self, Partition, Relation, SnapshotInfo, is_unknown_column},
-    superuser::Superuser,
 };
 
 async fn with_fallback(
@@ -77,20 +76,21 @@ pub async fn snapshot(
     Ok(queries::snapshot_info(&rows))
 }
 
-/// Running restores of this snapshot from this repository, as `(id, state)`.
+/// Running restores of this snapshot from this repository, as `(id, state)`. Read over the
+/// PostgreSQL wire: polling it for a day through `crash` would open an exec session every poll.
 pub async fn running_restores(
-    superuser: &Superuser,
+    db: &Pg,
     repository: &str,
     snapshot: &str,
 ) -> Result<Vec<(String, String)>, SqlError> {
-    match superuser
-        .execute(&queries::running_restore(repository, snapshot))
+    match db
+        .query(queries::RUNNING_RESTORE, &[repository, snapshot])
         .await
     {
         Ok(rows) => Ok(queries::restore_rows(&rows)),
         Err(e) if is_unknown_column(&e) => {
-            let rows = superuser
-                .execute(&queries::running_restore_by_name(snapshot))
+            let rows = db
+                .query(queries::RUNNING_RESTORE_BY_NAME, &[snapshot])
                 .await?;
             Ok(queries::restore_rows(&rows))
         }

@@ -29,23 +29,12 @@ pub fn drop_repository(repository: &str) -> String {
     format!("DROP REPOSITORY {}", quote_ident(repository))
 }
 
-/// Running restores of this snapshot from this repository. Sent through the superuser path,
-/// which takes no parameters: both values are escaped literals.
-pub fn running_restore(repository: &str, snapshot: &str) -> String {
-    format!(
-        "SELECT id, state FROM sys.snapshot_restore WHERE repository = {} AND name = {}",
-        quote_literal(repository),
-        quote_literal(snapshot)
-    )
-}
-
-/// The same by snapshot name only, where `sys.snapshot_restore` has no `repository` column.
-pub fn running_restore_by_name(snapshot: &str) -> String {
-    format!(
-        "SELECT id, state FROM sys.snapshot_restore WHERE name = {}",
-        quote_literal(snapshot)
-    )
-}
+/// Running restores of a snapshot ($2) from a repository ($1).
+pub const RUNNING_RESTORE: &str =
+    "SELECT id, state FROM sys.snapshot_restore WHERE repository = $1 AND name = $2";
+/// The same by snapshot name ($1) only, where `sys.snapshot_restore` has no `repository` column.
+pub const RUNNING_RESTORE_BY_NAME: &str =
+    "SELECT id, state FROM sys.snapshot_restore WHERE name = $1";
 
 /// Whether CrateDB refused a statement for naming a column it does not have.
 pub fn is_unknown_column(error: &super::SqlError) -> bool {
@@ -413,10 +402,6 @@ mod tests {
 
     #[test]
     fn statements_quote_and_escape() {
-        assert_eq!(
-            running_restore("restore_backup_1", "snap'1"),
-            "SELECT id, state FROM sys.snapshot_restore WHERE repository = 'restore_backup_1' AND name = 'snap''1'"
-        );
         assert_eq!(
             snapshots_in_progress(&TableIdent::new("sys", "jobs")),
             r#"SELECT stmt FROM sys.jobs WHERE stmt LIKE '%CREATE SNAPSHOT%' AND stmt NOT LIKE '%sys.jobs%'"#

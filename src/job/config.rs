@@ -47,8 +47,10 @@ pub struct JobConfig {
     pub snapshot_query_timeout: Duration,
     pub exec_timeout: Duration,
     pub sidecar_timeout: Duration,
-    /// Attempts per step for transient failures before the step fails.
+    /// Attempts per step for transient failures before the step fails; 0: until the deadline.
     pub step_attempts: u32,
+    /// How long the start guard waits for the resource to show this run's id.
+    pub start_wait: Duration,
     /// First retry delay of a step; doubles up to 30 s.
     pub retry_initial_delay: Duration,
 }
@@ -82,7 +84,8 @@ impl JobConfig {
             snapshot_query_timeout: Duration::from_secs(120),
             exec_timeout: Duration::from_secs(120),
             sidecar_timeout: Duration::from_secs(5),
-            step_attempts: 8,
+            step_attempts: 0,
+            start_wait: Duration::from_secs(30),
             retry_initial_delay: Duration::from_secs(2),
         }
     }

@@ -9,7 +9,7 @@ use super::{
     status_writer::StatusWriter,
 };
 use crate::{
-    cratedb::{pg::Pg, superuser::Superuser},
+    cratedb::{SqlError, SqlResult, pg::Pg, superuser::Superuser},
     resource::CrateDB,
     restore_request::RestoreRequest,
     run::RunIdentity,
@@ -34,6 +34,9 @@ pub struct RunContext {
     pub cleanup_deadline: Instant,
     /// Set by the engine before each step: whether any earlier step failed.
     pub earlier_failure: bool,
+    /// The persistent settings before an ALL or METADATA restore (SPEC A22), to report what
+    /// the snapshot changed; only this pod's own reading.
+    pub settings_before: Option<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
 impl RunContext {
@@ -44,6 +47,21 @@ impl RunContext {
     /// Reads one key of a Secret in the resource's namespace as UTF-8 text.
     pub async fn secret_value(&self, name: &str, key: &str) -> Result<Option<String>, StepError> {
         read_secret_value(&self.secrets(), name, key).await
+    }
+
+    /// A cleanup statement (settings, repository, internal tables), over the PostgreSQL wire as
+    /// `system`, and through the superuser path when that login is refused: a USERS or ALL
+    /// restore replaces `system`'s password with the snapshot's until the reset step runs, and
+    /// cleanup must work even when that step failed (SPEC A26). Statements here carry no
+    /// secrets and no parameters, so both paths can send them.
+    pub async fn cleanup_sql(&self, statement: &str) -> Result<SqlResult, SqlError> {
+        match self.db.query(statement, &[]).await {
+            Err(SqlError::Auth { user, message }) => {
+                tracing::warn!(%user, %message, via = %self.superuser.describe(), "login refused (password restored from the snapshot?); running the cleanup statement through the superuser path");
+                self.superuser.execute(statement).await
+            }
+            other => other,
+        }
     }
 
     pub fn past_deadline(&self) -> bool {

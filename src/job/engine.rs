@@ -1,7 +1,7 @@
 //! The run order of a restore and its rules (SPEC A1, B§3.2), as data: which steps always run,
 //! which are skipped after a failure, and which need a RESTORE to have been issued. One loop
-//! executes the table, retries transient failures, records every step in the status, and
-//! emits an event and a log line per step.
+//! executes the table, retries transient failures until the deadline, records every step in
+//! the status, and emits an event and a log line per step.
 
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use super::{
     notify::Notification,
     retry::Backoff,
     step::{PLAN, StepId, StepReport, StepSpec, When, first_failure},
-    steps,
+    steps::{self, restore_issued},
 };
 use crate::status::{Phase, StepRecord, StepState};
 
@@ -38,22 +38,16 @@ async fn dispatch(id: StepId, ctx: &mut RunContext) -> Result<StepReport, StepEr
     }
 }
 
+/// The longest wait between two attempts of a step (unless the step's first wait is longer).
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
 fn now() -> String {
     Timestamp::now().to_string()
 }
 
-/// Whether the RESTORE statement went out in this run (recorded before it is sent).
-pub fn restore_issued(ctx: &RunContext) -> bool {
-    ctx.status
-        .state
-        .step_result(StepId::RestoreBackupData.as_str())
-        .and_then(|r| r.get("restoreIssued"))
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false)
-}
-
-/// Runs the plan to its end and returns the run's final phase.
-pub async fn execute(ctx: &mut RunContext) -> Phase {
+/// Runs the plan to its end and returns the run's final phase. An error means the status could
+/// not be written (SPEC A6 needs it): the run stops here and the next pod resumes it.
+pub async fn execute(ctx: &mut RunContext) -> Result<Phase, StepError> {
     let mut failed = first_failure(&ctx.status.state).is_some();
 
     for spec in PLAN {
@@ -72,22 +66,23 @@ pub async fn execute(ctx: &mut RunContext) -> Phase {
             _ => None,
         };
         if let Some(reason) = skip_reason {
-            skip(ctx, spec.id, reason).await;
+            skip(ctx, spec.id, reason);
             continue;
         }
         ctx.earlier_failure = failed;
-        if !run_step(ctx, spec).await {
+        if !run_step(ctx, spec).await? {
             failed = true;
         }
     }
-    if failed {
+    Ok(if failed {
         Phase::Failed
     } else {
         Phase::Succeeded
-    }
+    })
 }
 
-async fn skip(ctx: &mut RunContext, id: StepId, reason: &str) {
+/// Records a skipped step; it is written with the next step's start (or the final status).
+fn skip(ctx: &mut RunContext, id: StepId, reason: &str) {
     tracing::info!(step = id.as_str(), reason, "step skipped");
     let stamp = now();
     ctx.status.state.steps.insert(
@@ -101,13 +96,13 @@ async fn skip(ctx: &mut RunContext, id: StepId, reason: &str) {
             attempts: 0,
         },
     );
-    if let Err(error) = ctx.status.save().await {
-        tracing::warn!(%error, "could not record a skipped step");
-    }
 }
 
-/// Runs one step with retries and records its outcome; whether it succeeded.
-async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> bool {
+/// Runs one step, retrying transient failures until its deadline, and records its outcome;
+/// whether it succeeded. The step's start is written before it runs, together with whatever
+/// the previous steps recorded, so every completion is stored before the next step starts
+/// (SPEC A6) with one API request per step.
+async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> Result<bool, StepError> {
     let id = spec.id;
     let span = tracing::info_span!(
         "step",
@@ -121,28 +116,30 @@ async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> bool {
         if id == StepId::AfterClusterUpdate {
             deadline = deadline.min(started + ctx.config.after_update_timeout);
         }
-        // Password and JWT resets wait longer between tries (CRATEDB_OPERATOR_BOOTSTRAP_RETRY_DELAY).
-        let initial = match id {
-            StepId::RestoreSystemUserPassword | StepId::RestoreUserJwtAuth => ctx.config.bootstrap_retry_delay,
-            _ => ctx.config.retry_initial_delay,
-        };
-        let backoff = Backoff {
-            initial,
-            max: Duration::from_secs(30),
-            max_attempts: ctx.config.step_attempts,
+        let backoff = match id {
+            // The reference retries password and JWT resets after a fixed
+            // CRATEDB_OPERATOR_BOOTSTRAP_RETRY_DELAY.
+            StepId::RestoreSystemUserPassword | StepId::RestoreUserJwtAuth => Backoff {
+                initial: ctx.config.bootstrap_retry_delay,
+                max: ctx.config.bootstrap_retry_delay,
+                max_attempts: ctx.config.step_attempts,
+            },
+            _ => Backoff {
+                initial: ctx.config.retry_initial_delay,
+                max: MAX_RETRY_DELAY.max(ctx.config.retry_initial_delay),
+                max_attempts: ctx.config.step_attempts,
+            },
         };
         let mut record = ctx.status.state.steps.remove(id.as_str()).unwrap_or_default();
         record.state = Some(StepState::Running);
         record.started_at.get_or_insert_with(now);
         record.finished_at = None;
         ctx.status.state.steps.insert(id.as_str().into(), record);
-        ctx.status.state.message = Some(format!("Running step {}", id.as_str()));
-        ctx.status.state.set_condition("Progressing", "True", &id.reason(), &format!("Running step {}", id.as_str()));
-        if let Err(error) = ctx.status.save().await {
-            tracing::warn!(%error, "could not record the step start");
-        }
+        let running = format!("Running step {}", id.as_str());
+        ctx.status.state.message = Some(running.clone());
+        ctx.status.state.set_condition("Progressing", "True", &id.reason(), &running);
+        ctx.status.save().await?;
         tracing::info!("step started");
-        ctx.events.normal("StepStarted", &id.reason(), format!("Restore run {}: step {} started", ctx.run.run_id, id.as_str())).await;
 
         let mut attempt = 0u32;
         let outcome = loop {
@@ -155,14 +152,28 @@ async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> bool {
             }
             match dispatch(id, ctx).await {
                 Ok(report) => break Ok(report),
+                Err(error @ StepError::StatusLost(_)) => return Err(error),
                 Err(error) if error.is_transient() => {
-                    if backoff.wait(attempt, deadline).await {
-                        tracing::warn!(%error, attempt, "step failed transiently; retrying");
-                        continue;
-                    }
-                    break Err(StepError::Permanent(format!(
-                        "{error} (gave up after {attempt} attempt(s))"
-                    )));
+                    let Some(delay) = backoff.next_delay(attempt, deadline) else {
+                        break Err(if !spec.cleanup && Instant::now() + backoff.delay(attempt) >= ctx.deadline {
+                            StepError::DeadlineExceeded(format!("{}; still failing: {error}", ctx.deadline_error()))
+                        } else {
+                            StepError::Permanent(format!("{error} (gave up after {attempt} attempt(s))"))
+                        });
+                    };
+                    // Say what the run waits for: a cluster that is still starting looks like
+                    // this for minutes.
+                    let waiting = format!(
+                        "Step {} waiting: {error}; attempt {} in {}",
+                        id.as_str(),
+                        attempt + 1,
+                        crate::duration::human(Duration::from_secs(delay.as_secs().max(1)))
+                    );
+                    tracing::warn!(%error, attempt, delay_ms = delay.as_millis() as u64, "step failed transiently; retrying");
+                    ctx.status.state.message = Some(waiting.clone());
+                    ctx.status.state.set_condition("Progressing", "True", "Waiting", &waiting);
+                    ctx.status.save_progress(ctx.config.progress_write_interval).await?;
+                    tokio::time::sleep(delay).await;
                 }
                 Err(error) => break Err(error),
             }
@@ -193,10 +204,7 @@ async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> bool {
                 false
             }
         };
-        if let Err(error) = ctx.status.save().await {
-            tracing::warn!(%error, "could not record the step result");
-        }
-        succeeded
+        Ok(succeeded)
     }
     .instrument(span)
     .await

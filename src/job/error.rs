@@ -14,6 +14,10 @@ pub enum StepError {
     /// The restore deadline passed (SPEC A12).
     #[error("{0}")]
     DeadlineExceeded(String),
+    /// `status.restore` could not be written, even after retries: the run's memory (SPEC A6) is
+    /// at stake, so the run stops and the next pod resumes from what was stored.
+    #[error("{0}")]
+    StatusLost(String),
 }
 
 impl StepError {
@@ -31,6 +35,7 @@ impl StepError {
             Self::Permanent(m) => Self::Permanent(format!("{what}: {m}")),
             Self::Transient(m) => Self::Transient(format!("{what}: {m}")),
             Self::DeadlineExceeded(m) => Self::DeadlineExceeded(format!("{what}: {m}")),
+            Self::StatusLost(m) => Self::StatusLost(format!("{what}: {m}")),
         }
     }
 }

@@ -33,8 +33,9 @@ use crate::{
 };
 use config::JobConfig;
 use context::{RunContext, read_secret_value};
-use error::ExitStatus;
+use error::{ExitStatus, StepError};
 use events::EventSink;
+use k8s_openapi::api::core::v1::Secret;
 use notify::{Notification, Notifier};
 use retry::Backoff;
 use status_writer::StatusWriter;
@@ -42,7 +43,10 @@ use status_writer::StatusWriter;
 /// What the start guard decided (SPEC A4).
 #[derive(Debug, PartialEq, Eq)]
 pub enum StartDecision {
-    /// Nothing to do: the request was never persisted, was superseded or withdrawn.
+    /// The resource does not carry this run's id (yet): the request may not be stored yet, or
+    /// was never stored, or was superseded.
+    OtherRun(String),
+    /// Nothing to do: the request was withdrawn.
     NotOurs(String),
     /// This run already ended; only the exit code is left to give.
     Finished(Phase),
@@ -54,7 +58,7 @@ pub fn start_decision(cr: &CrateDB, run_id: &str) -> StartDecision {
     match cr.run_id_annotation() {
         Some(id) if id == run_id => {}
         other => {
-            return StartDecision::NotOurs(format!(
+            return StartDecision::OtherRun(format!(
                 "the resource carries run id {}, not {run_id}: this request was never persisted or was superseded",
                 other.unwrap_or("(none)")
             ));
@@ -101,23 +105,162 @@ pub fn crash_pod(cr: &CrateDB, cluster: &str) -> String {
     format!("crate-data-{data}-{cluster}-0")
 }
 
+/// Why the run could not even start.
+enum StartError {
+    /// Worth another pod: the API was unreachable or refused for a moment.
+    Retry(String),
+    /// The stored run cannot be read: starting over could repeat a RESTORE (SPEC A6).
+    Unreadable(String),
+}
+
+/// Reads the resource; a `status.restore` (or spec) this version cannot read is reported as
+/// such, with what to do, instead of as a connection problem.
+async fn read_resource(api: &Api<CrateDB>, name: &str) -> Result<Option<CrateDB>, StartError> {
+    match api.get_opt(name).await {
+        Ok(cr) => Ok(cr),
+        Err(kube::Error::SerdeError(error)) => Err(StartError::Unreadable(format!(
+            "the CrateDB resource cannot be read ({error}); the run stops instead of starting over, which could send a second RESTORE. Fix status.restore (kubectl edit cratedb {name}) or remove it if no restore runs, then delete this Job's Pod"
+        ))),
+        Err(error) => Err(StartError::Retry(format!(
+            "cannot read the CrateDB resource: {error}"
+        ))),
+    }
+}
+
+/// The resource once it shows this run (or the start wait is over) and what to do with it
+/// (SPEC A4): the webhook creates the Job before the API server stores the request.
+async fn wait_for_run(
+    api: &Api<CrateDB>,
+    run: &RunIdentity,
+    wait: Duration,
+) -> Result<Option<(CrateDB, StartDecision)>, StartError> {
+    let until = Instant::now() + wait;
+    loop {
+        let Some(cr) = read_resource(api, &run.cluster).await? else {
+            return Ok(None);
+        };
+        match start_decision(&cr, &run.run_id) {
+            StartDecision::OtherRun(reason) if Instant::now() < until => {
+                tracing::info!(run_id = %run.run_id, "{reason}; waiting for the request to be stored");
+                tokio::time::sleep(START_POLL.min(until - Instant::now())).await;
+            }
+            decision => return Ok(Some((cr, decision))),
+        }
+    }
+}
+
+/// How often the start guard looks again for this run's id.
+const START_POLL: Duration = Duration::from_secs(1);
+
+/// A Secret the run needs before its first step: `user-system-<name>` (the `system` user's
+/// password) or `crate-control-<name>` (the sidecar's token). The operator creates them with the
+/// cluster, so while one is missing the cluster is still starting: the run waits for it until
+/// the restore deadline, saying so in the status. Other failures to read it are what they are.
+struct SecretWait<'a> {
+    secrets: &'a Api<Secret>,
+    secret: String,
+    key: &'static str,
+    backoff: &'a Backoff,
+    deadline: Instant,
+}
+
+fn wait_for_secret<'a>(
+    secrets: &'a Api<Secret>,
+    secret: String,
+    key: &'static str,
+    backoff: &'a Backoff,
+    deadline: Instant,
+) -> SecretWait<'a> {
+    SecretWait {
+        secrets,
+        secret,
+        key,
+        backoff,
+        deadline,
+    }
+}
+
+impl SecretWait<'_> {
+    async fn run(self, status: &mut StatusWriter) -> Result<String, StepError> {
+        let (secret, key) = (&self.secret, self.key);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let error = match read_secret_value(self.secrets, secret, key).await {
+                Ok(Some(value)) => return Ok(value),
+                Ok(None) => StepError::Transient(format!(
+                    "Secret {secret} (key {key}) does not exist yet; the cluster may still be starting"
+                )),
+                Err(error) if error.is_transient() => error,
+                Err(error) => return Err(error.context(&format!("cannot read Secret {secret}"))),
+            };
+            let Some(delay) = self.backoff.next_delay(attempt, self.deadline) else {
+                return Err(StepError::DeadlineExceeded(format!(
+                    "{error}; gave up at the restore deadline"
+                )));
+            };
+            tracing::warn!(%error, attempt, "waiting for a Secret the run needs");
+            let waiting = format!("Waiting: {error}");
+            status.state.message = Some(waiting.clone());
+            status
+                .state
+                .set_condition("Progressing", "True", "Waiting", &waiting);
+            status.save_progress(Duration::from_secs(5)).await?;
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// A run that cannot reach its first step: the status says why, an event and a notification
+/// tell it, and the exit code says whether another pod may do better.
+async fn fail_before_start(
+    status: &mut StatusWriter,
+    events: &EventSink,
+    notifier: &Notifier,
+    error: StepError,
+) -> ExitStatus {
+    let message = error.to_string();
+    if matches!(error, StepError::StatusLost(_)) {
+        tracing::error!(%message, "cannot write status.restore; a retry may help");
+        return ExitStatus::Retry;
+    }
+    tracing::error!(%message, "the restore cannot start");
+    notifier.send(&Notification::failure(message.clone())).await;
+    status.state.phase = Some(Phase::Failed);
+    status.state.finished_at = Some(Timestamp::now().to_string());
+    status.state.message = Some(message.clone());
+    status
+        .state
+        .set_condition("Restored", "False", "CannotStart", &message);
+    if let Err(error) = status.save().await {
+        tracing::error!(%error, "cannot write the final status; a retry may help");
+        return ExitStatus::Retry;
+    }
+    events.warning("RestoreFailed", "Start", message).await;
+    ExitStatus::Failed
+}
+
 /// Runs the restore and returns how the process should exit.
 pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
     let run = RunIdentity::new(&config.namespace, &config.name, &config.run_id);
     let cratedbs: Api<CrateDB> = Api::namespaced(client.clone(), &run.namespace);
-    let cr = match cratedbs.get_opt(&run.cluster).await {
-        Ok(Some(cr)) => cr,
+    let (cr, decision) = match wait_for_run(&cratedbs, &run, config.start_wait).await {
+        Ok(Some(found)) => found,
         Ok(None) => {
             tracing::info!(namespace = %run.namespace, name = %run.cluster, "the CrateDB resource does not exist (any more); nothing to do");
             return ExitStatus::Done;
         }
-        Err(error) => {
-            tracing::error!(%error, "cannot read the CrateDB resource; a retry may help");
+        Err(StartError::Retry(message)) => {
+            tracing::error!("{message}; a retry may help");
             return ExitStatus::Retry;
         }
+        Err(StartError::Unreadable(message)) => {
+            tracing::error!("{message}");
+            return ExitStatus::Usage;
+        }
     };
-    match start_decision(&cr, &run.run_id) {
-        StartDecision::NotOurs(reason) => {
+    match decision {
+        StartDecision::OtherRun(reason) | StartDecision::NotOurs(reason) => {
             tracing::info!(run_id = %run.run_id, "nothing to do: {reason}");
             return ExitStatus::Done;
         }
@@ -138,11 +281,17 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
             .restore_snapshot()
             .and_then(|r| serde_json::to_value(r).ok());
     }
-    let spec: RestoreSnapshotSpec = state
-        .request
-        .clone()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
+    let spec: RestoreSnapshotSpec = match state.request.clone().map(serde_json::from_value) {
+        Some(Ok(spec)) => spec,
+        None => RestoreSnapshotSpec::default(),
+        Some(Err(error)) => {
+            tracing::error!(
+                "status.restore.request of run {} cannot be read ({error}); the run stops instead of starting over. Fix or remove status.restore, then delete this Job's Pod",
+                run.run_id
+            );
+            return ExitStatus::Usage;
+        }
+    };
     let started_at: Timestamp = state
         .started_at
         .as_deref()
@@ -157,11 +306,17 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
     state.started_at = Some(started_at.to_string());
     state.set_condition("Restored", "Unknown", "Running", "The restore is running");
 
+    // The deadline counts from the run's first start, so restarts do not extend it.
+    let elapsed = Timestamp::now().duration_since(started_at).unsigned_abs();
+    let remaining = config.restore_timeout.saturating_sub(elapsed);
+    let deadline = Instant::now() + remaining;
+    let cleanup_deadline = deadline + config.cleanup_reserve;
+
     // Status writes get more patience than a step: losing one loses the run's memory.
     let backoff = Backoff {
         initial: config.retry_initial_delay,
         max: Duration::from_secs(30),
-        max_attempts: config.step_attempts.max(10),
+        max_attempts: 10,
     };
     let mut status = StatusWriter::new(cratedbs.clone(), &run.cluster, state, backoff);
     let events = EventSink::new(client.clone(), cr.object_ref(&()));
@@ -192,18 +347,20 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
     };
 
     let secrets = Api::namespaced(client.clone(), &run.namespace);
-    let password = match read_secret_value(
-        &secrets,
-        &format!("user-system-{}", run.cluster),
-        "password",
-    )
-    .await
+    let waiting = Backoff {
+        initial: config.retry_initial_delay,
+        max: Duration::from_secs(30).max(config.retry_initial_delay),
+        max_attempts: config.step_attempts,
+    };
+    let wait_for = |secret: String, key: &'static str| {
+        wait_for_secret(&secrets, secret, key, &waiting, deadline)
+    };
+    let password = match wait_for(format!("user-system-{}", run.cluster), "password")
+        .run(&mut status)
+        .await
     {
-        Ok(p) => p.unwrap_or_default(),
-        Err(error) => {
-            tracing::error!(%error, "cannot read the system user's Secret; a retry may help");
-            return ExitStatus::Retry;
-        }
+        Ok(password) => password,
+        Err(error) => return fail_before_start(&mut status, &events, &notifier, error).await,
     };
     let tls = match crate::cratedb::tls::client_config(config.crate_ca_file.as_deref()) {
         Ok(tls) => std::sync::Arc::new(tls),
@@ -224,11 +381,13 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         tls: Some(tls),
     });
     let superuser = if config.uses_sidecar() {
-        let token = read_secret_value(&secrets, &format!("crate-control-{}", run.cluster), "token")
+        let token = match wait_for(format!("crate-control-{}", run.cluster), "token")
+            .run(&mut status)
             .await
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        {
+            Ok(token) => token,
+            Err(error) => return fail_before_start(&mut status, &events, &notifier, error).await,
+        };
         Superuser::Sidecar(Sidecar {
             http: reqwest::Client::new(),
             url: config.crate_control_url(),
@@ -249,12 +408,6 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
             timeout: config.exec_timeout,
         })
     };
-
-    // The deadline counts from the run's first start, so restarts do not extend it.
-    let elapsed = Timestamp::now().duration_since(started_at).unsigned_abs();
-    let remaining = config.restore_timeout.saturating_sub(elapsed);
-    let deadline = Instant::now() + remaining;
-    let cleanup_deadline = deadline + config.cleanup_reserve;
 
     tracing::info!(
         run_id = %run.run_id,
@@ -281,11 +434,8 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         deadline,
         cleanup_deadline,
         earlier_failure: false,
+        settings_before: None,
     };
-    if let Err(error) = ctx.status.save().await {
-        tracing::error!(%error, "cannot write status.restore; a retry may help");
-        return ExitStatus::Retry;
-    }
     if !resumed {
         ctx.events
             .normal(
@@ -301,12 +451,21 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
             .await;
     }
 
-    let phase = engine::execute(&mut ctx).await;
-    finish(&mut ctx, phase).await;
+    let phase = match engine::execute(&mut ctx).await {
+        Ok(phase) => phase,
+        Err(error) => {
+            tracing::error!(%error, "the run stops: its status cannot be written; the next pod resumes it");
+            return ExitStatus::Retry;
+        }
+    };
+    if let Err(error) = finish(&mut ctx, phase).await {
+        tracing::error!(%error, "cannot write the final status; the next pod finishes the run");
+        return ExitStatus::Retry;
+    }
     exit_for(phase)
 }
 
-async fn finish(ctx: &mut RunContext, phase: Phase) {
+async fn finish(ctx: &mut RunContext, phase: Phase) -> Result<(), StepError> {
     let state = &mut ctx.status.state;
     let failure = step::first_failure(state);
     state.phase = Some(phase);
@@ -334,9 +493,7 @@ async fn finish(ctx: &mut RunContext, phase: Phase) {
         }
     };
     state.message = Some(summary.clone());
-    if let Err(error) = ctx.status.save().await {
-        tracing::error!(%error, "cannot write the final status");
-    }
+    ctx.status.save().await?;
     match phase {
         Phase::Succeeded => {
             ctx.events
@@ -351,6 +508,7 @@ async fn finish(ctx: &mut RunContext, phase: Phase) {
             tracing::error!(run_id = %ctx.run.run_id, "{summary}");
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -375,11 +533,11 @@ mod tests {
     fn start_guard() {
         assert!(matches!(
             start_decision(&cr(Some("r0"), "s", json!({})), "r1"),
-            StartDecision::NotOurs(_)
+            StartDecision::OtherRun(_)
         ));
         assert!(matches!(
             start_decision(&cr(None, "s", json!({})), "r1"),
-            StartDecision::NotOurs(_)
+            StartDecision::OtherRun(_)
         ));
         assert!(matches!(
             start_decision(&cr(Some("r1"), "", json!({})), "r1"),

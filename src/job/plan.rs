@@ -24,22 +24,36 @@ pub const GC_TEMP_SUFFIX: &str = "_temp";
 pub struct Plan {
     /// The RESTORE keyword for this server version.
     pub keyword: String,
-    /// Relations the restore creates (`schema.table`).
-    pub relations: Vec<String>,
-    /// Partitions the restore creates, as rendered in the statement.
-    pub partitions: Vec<String>,
+    /// Relations the restore creates.
+    pub relations: Vec<TableIdent>,
+    /// Partitions the restore creates.
+    pub partitions: Vec<PlannedPartition>,
     /// Grand Central tables renamed aside before the restore (SPEC B§4.7).
     pub gc_tables: Vec<String>,
     pub conflicts: Vec<String>,
     pub warnings: Vec<String>,
 }
 
+/// One partition of a `partitions` restore: its table and its values as the statement names
+/// them (`("day" = '2024-01-02')`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedPartition {
+    #[serde(flatten)]
+    pub table: TableIdent,
+    pub values: String,
+}
+
 impl Plan {
-    pub fn relation_idents(&self) -> Vec<TableIdent> {
-        self.relations
-            .iter()
-            .map(|r| crate::cratedb::queries::snapshot_table(r))
-            .collect()
+    /// Every relation whose shards the restore creates: the planned relations and the tables of
+    /// the planned partitions.
+    pub fn restored_tables(&self) -> Vec<TableIdent> {
+        let mut tables = self.relations.clone();
+        for p in &self.partitions {
+            if !tables.contains(&p.table) {
+                tables.push(p.table.clone());
+            }
+        }
+        tables
     }
 
     pub fn gc_idents(&self) -> Vec<TableIdent> {
@@ -166,7 +180,13 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         }
         RestoreTarget::Partitions(targets) => {
             partition_conflicts(targets, snapshot, relations, partitions, &mut plan);
-            plan.partitions = targets.iter().map(|p| p.table.dotted()).collect();
+            plan.partitions = targets
+                .iter()
+                .map(|p| PlannedPartition {
+                    table: p.table.clone(),
+                    values: p.render_values(),
+                })
+                .collect();
             Vec::new()
         }
     };
@@ -203,8 +223,8 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                 "{t} already exists in the cluster as {kind}; drop or rename it first, or restore only other tables"
             ));
         }
-        if !plan.relations.contains(&t.dotted()) {
-            plan.relations.push(t.dotted());
+        if !plan.relations.contains(t) {
+            plan.relations.push(t.clone());
         }
     }
     plan
@@ -358,7 +378,10 @@ mod tests {
             &[],
         );
         assert_eq!(p.keyword, "ALL");
-        assert_eq!(p.relations, ["doc.a", "doc.b", "doc.c", "doc.d"]);
+        assert_eq!(
+            p.relations,
+            [t("doc.a"), t("doc.b"), t("doc.c"), t("doc.d")]
+        );
         assert_eq!(
             p.conflicts,
             [
@@ -445,7 +468,10 @@ mod tests {
         parted.partitioned_by = vec!["day".into()];
         let p = run(&req, &snap, &[parted.clone()], &[]);
         assert!(p.conflicts.is_empty() && p.warnings.is_empty(), "{p:?}");
-        assert_eq!(p.partitions, ["doc.parted"]);
+        assert_eq!(
+            serde_json::to_value(&p.partitions).unwrap(),
+            json!([{"schema": "doc", "table": "parted", "values": "(\"day\" = '2024-01-01')"}])
+        );
         let existing = Partition {
             table: t("doc.parted"),
             partition_ident: "04732".into(),

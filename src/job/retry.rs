@@ -1,5 +1,5 @@
-//! Capped exponential backoff with jitter (SPEC A12). Nothing retries forever: every loop is
-//! bounded by an attempt count and a deadline.
+//! Capped exponential backoff with jitter (SPEC A12, A26). Nothing retries forever: every loop
+//! is bounded by a deadline, and optionally by an attempt count.
 
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use tokio::time::Instant;
 pub struct Backoff {
     pub initial: Duration,
     pub max: Duration,
+    /// 0: no limit but the deadline.
     pub max_attempts: u32,
 }
 
@@ -24,17 +25,24 @@ impl Backoff {
         capped.mul_f64(rand::rng().random_range(0.8..1.2))
     }
 
-    /// Sleeps before the next attempt unless attempts or time ran out; false means give up.
-    pub async fn wait(&self, attempt: u32, deadline: Instant) -> bool {
-        if attempt >= self.max_attempts {
-            return false;
+    /// The wait before the next attempt, or `None` when attempts or time ran out.
+    pub fn next_delay(&self, attempt: u32, deadline: Instant) -> Option<Duration> {
+        if self.max_attempts > 0 && attempt >= self.max_attempts {
+            return None;
         }
         let delay = self.delay(attempt);
-        if Instant::now() + delay >= deadline {
-            return false;
+        (Instant::now() + delay < deadline).then_some(delay)
+    }
+
+    /// Sleeps before the next attempt unless attempts or time ran out; false means give up.
+    pub async fn wait(&self, attempt: u32, deadline: Instant) -> bool {
+        match self.next_delay(attempt, deadline) {
+            Some(delay) => {
+                tokio::time::sleep(delay).await;
+                true
+            }
+            None => false,
         }
-        tokio::time::sleep(delay).await;
-        true
     }
 }
 
@@ -70,5 +78,12 @@ mod tests {
         assert!(b.wait(1, far).await);
         assert!(!b.wait(2, far).await);
         assert!(!b.wait(1, Instant::now()).await);
+        // Without an attempt limit only the deadline ends the retries.
+        let unlimited = Backoff {
+            max_attempts: 0,
+            ..b
+        };
+        assert!(unlimited.next_delay(10_000, far).is_some());
+        assert!(unlimited.next_delay(10_000, Instant::now()).is_none());
     }
 }

@@ -52,7 +52,9 @@ impl StatusWriter {
                         tracing::warn!(%error, attempt, "status write failed; retrying");
                         continue;
                     }
-                    return Err(error.context("cannot write status.restore"));
+                    return Err(StepError::StatusLost(format!(
+                        "cannot write status.restore after {attempt} attempt(s): {error}"
+                    )));
                 }
             }
         }

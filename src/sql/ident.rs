@@ -12,8 +12,11 @@ pub const DEFAULT_SCHEMA: &str = "doc";
 /// CrateDB limits relation names to 255 bytes.
 const MAX_PART_BYTES: usize = 255;
 
-/// A parsed `schema.table` pair.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A parsed `schema.table` pair. Stored (in `status.restore`) as its two parts: a dotted string
+/// would have to be split again, and names may contain dots.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct TableIdent {
     pub schema: String,
     pub table: String,

@@ -385,6 +385,7 @@ impl Harness {
         config.retry_initial_delay = Duration::from_millis(5);
         config.bootstrap_retry_delay = Duration::from_millis(5);
         config.step_attempts = 3;
+        config.start_wait = Duration::from_millis(300);
         config.notifications = Some(NotificationSettings {
             url: sink.url(),
             username: "cloud".into(),

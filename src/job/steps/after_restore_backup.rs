@@ -17,9 +17,9 @@ use super::{
         step::{StepId, StepReport},
     },
     before_restore_backup::{CONCURRENT_REBALANCE, MAX_BYTES_PER_SEC, backup_metrics},
-    grand_central, not_found,
+    grand_central, not_found, restore_issued,
 };
-use crate::cratedb::queries;
+use crate::cratedb::{catalog, queries};
 
 /// Settings this product sets and resets itself; a difference there is not the snapshot's doing.
 const OWNED_SETTINGS: [&str; 3] = [
@@ -33,6 +33,17 @@ fn value_text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// Whether CrateDB still lists this run's restore as running (read live: after a deadline the
+/// restore may go on, or may have just ended).
+pub async fn restore_running(ctx: &RunContext) -> Result<bool, StepError> {
+    if !restore_issued(ctx) {
+        return Ok(false);
+    }
+    let running =
+        catalog::running_restores(&ctx.db, &ctx.run.repository(), &ctx.request.snapshot).await?;
+    Ok(!running.is_empty())
 }
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
@@ -54,8 +65,7 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
             (MAX_BYTES_PER_SEC, saved.max_bytes_per_sec.as_str()),
         ] {
             if let Err(e) = ctx
-                .db
-                .query(&queries::set_global("PERSISTENT", setting, value), &[])
+                .cleanup_sql(&queries::set_global("PERSISTENT", setting, value))
                 .await
             {
                 ok = false;
@@ -68,8 +78,8 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
                 saved.max_bytes_per_sec
             ));
         }
-        if let Some(before) = prepared.get("settingsBefore").and_then(Value::as_object) {
-            match ctx.db.query(queries::CLUSTER_SETTINGS, &[]).await {
+        if let Some(before) = ctx.settings_before.clone() {
+            match ctx.cleanup_sql(queries::CLUSTER_SETTINGS).await {
                 Ok(now) => {
                     let after = queries::flatten_settings(now.first_cell().unwrap_or(&Value::Null));
                     let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
@@ -103,9 +113,21 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         }
     }
 
-    // 2. The repository, and the one a run that never finished left behind.
+    // 2. The repository, and the one a run that never finished left behind. Never under a
+    // running restore: CrateDB reads the snapshot through it until the restore ends (A26).
     let abandoned = ctx.status.state.abandoned_run.clone().unwrap_or_default();
-    let mut repositories = vec![ctx.run.repository()];
+    let mut repositories = Vec::new();
+    match restore_running(ctx).await {
+        Ok(false) => repositories.push(ctx.run.repository()),
+        Ok(true) => notes.push(format!(
+            "repository {repo} left in place: CrateDB is still restoring from it; once SELECT * FROM sys.snapshot_restore no longer lists it, run DROP REPOSITORY \"{repo}\"",
+            repo = ctx.run.repository()
+        )),
+        Err(e) => errors.push(e.context(&format!(
+            "cannot tell whether CrateDB still restores from repository {}; left in place",
+            ctx.run.repository()
+        ))),
+    }
     if let Some(previous) = abandoned
         .get("repository")
         .and_then(Value::as_str)
@@ -123,8 +145,7 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
                 notes.push(format!("repository {repository} already gone"))
             }
             Ok(_) => match ctx
-                .db
-                .query(&queries::drop_repository(&repository), &[])
+                .cleanup_sql(&queries::drop_repository(&repository))
                 .await
             {
                 Ok(_) => notes.push(format!("repository {repository} dropped")),
@@ -136,13 +157,23 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         }
     }
 
-    // 3. The fixed restore Secret (never one named by the request's references).
+    // 3. The fixed restore Secret (never one named by the request's references), once a
+    // RESTORE used it. A run that never sent one changed no data: the user fixes the request and
+    // applies it again with the same credentials (A26).
     let secret = ctx.config.restore_secret();
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.run.namespace);
-    match secrets.delete(&secret, &DeleteParams::default()).await {
-        Ok(_) => notes.push(format!("Secret {secret} deleted")),
-        Err(e) if not_found(&e) => notes.push(format!("no Secret {secret} to delete")),
-        Err(error) => tracing::warn!(%error, %secret, "could not delete the restore Secret"),
+    if restore_issued(ctx) {
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.run.namespace);
+        match secrets.delete(&secret, &DeleteParams::default()).await {
+            Ok(_) => notes.push(format!("Secret {secret} deleted")),
+            Err(e) if not_found(&e) => notes.push(format!("no Secret {secret} to delete")),
+            Err(e) => errors.push(
+                StepError::from(e).context(&format!("cannot delete the restore Secret {secret}")),
+            ),
+        }
+    } else {
+        notes.push(format!(
+            "Secret {secret} kept: no RESTORE was sent, so it can be used again"
+        ));
     }
 
     // 4. backup-metrics, if this run stopped it.

@@ -74,7 +74,9 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
             cluster_concurrent_rebalance: rebalance,
         });
         if ctx.request.target.overwrites_cluster_settings() {
-            result["settingsBefore"] = serde_json::to_value(&flat).unwrap_or_default();
+            // Kept in memory, not in status.restore: the whole settings tree is what CrateDB
+            // measured, not what this product changed (a restarted pod skips the comparison).
+            ctx.settings_before = Some(flat);
         }
         remember(ctx, STEP, &result).await?;
     }

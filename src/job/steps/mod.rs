@@ -54,3 +54,13 @@ pub fn plan(ctx: &RunContext) -> Result<super::plan::Plan, StepError> {
 pub fn not_found(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(s) if s.code == 404)
 }
+
+/// Whether the RESTORE statement went out in this run (recorded before it is sent).
+pub fn restore_issued(ctx: &RunContext) -> bool {
+    ctx.status
+        .state
+        .step_result(StepId::RestoreBackupData.as_str())
+        .and_then(|r| r.get("restoreIssued"))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+}

@@ -14,6 +14,7 @@ use super::{
         step::{StepId, StepReport},
     },
     grand_central, plan, recorded, remember,
+    restore_internal_tables::{moved_aside, rename_back},
 };
 use crate::{
     cratedb::{SqlError, catalog, queries},
@@ -23,18 +24,6 @@ use crate::{
 };
 
 const STEP: StepId = StepId::RestoreBackupData;
-
-fn renamed(result: &Value) -> Vec<String> {
-    result
-        .get("gcRenamed")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
     let plan = plan(ctx)?;
@@ -57,7 +46,7 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
             remember(ctx, STEP, &result).await?;
         }
         let existing = catalog::relations(&ctx.db).await?;
-        let mut done = renamed(&result);
+        let mut done = moved_aside(&result);
         for table in &plan.gc_tables {
             if done.contains(table) {
                 continue;
@@ -78,7 +67,7 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
     }
 
     let issued_before = result.get("restoreIssuing").and_then(Value::as_bool) == Some(true);
-    if issued_before && restore_visible(ctx, &repository, &plan.relation_idents()).await? {
+    if issued_before && restore_visible(ctx, &repository, &plan.relations.clone()).await? {
         tracing::info!("a RESTORE of this run is already under way in CrateDB; adopting it");
         result["restoreIssued"] = json!(true);
         result["adopted"] = json!(true);
@@ -132,8 +121,7 @@ async fn restore_visible(
     repository: &str,
     relations: &[TableIdent],
 ) -> Result<bool, StepError> {
-    let running =
-        catalog::running_restores(&ctx.superuser, repository, &ctx.request.snapshot).await?;
+    let running = catalog::running_restores(&ctx.db, repository, &ctx.request.snapshot).await?;
     if !running.is_empty() {
         return Ok(true);
     }
@@ -145,18 +133,11 @@ async fn restore_visible(
 
 /// Puts renamed Grand Central tables back after a failed RESTORE statement (B§4.3 item 7).
 async fn rollback_renames(ctx: &mut RunContext, result: &mut Value) {
-    let mut still_renamed = renamed(result);
-    for table in renamed(result) {
-        let temp = TableIdent::new(GC_SCHEMA, format!("{table}{GC_TEMP_SUFFIX}"));
-        match ctx
-            .db
-            .query(&queries::rename_table(&temp, &table), &[])
-            .await
-        {
-            Ok(_) => still_renamed.retain(|t| t != &table),
-            Err(error) => {
-                tracing::error!(%error, table = %temp, "internal table couldn't be renamed back")
-            }
+    let mut still_renamed = moved_aside(result);
+    for table in moved_aside(result) {
+        match rename_back(ctx, &table).await {
+            Ok(()) => still_renamed.retain(|t| t != &table),
+            Err(error) => tracing::error!(%error, "internal table couldn't be renamed back"),
         }
     }
     result["gcRenamed"] = json!(still_renamed);

@@ -19,7 +19,7 @@ use crate::{
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
     let plan = plan(ctx)?;
-    let relations = plan.relation_idents();
+    let relations = plan.relations.clone();
     let partitions = match &ctx.request.target {
         RestoreTarget::Partitions(p) => p.clone(),
         _ => Vec::new(),
