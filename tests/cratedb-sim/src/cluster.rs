@@ -894,7 +894,6 @@ impl Cluster {
                     "RepositoryMissingException",
                     format!("[{}] missing", req.repository),
                     "XX000",
-                    4047,
                 )
             })?;
 

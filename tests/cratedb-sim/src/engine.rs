@@ -180,7 +180,8 @@ impl Engine {
                         (Some(rel), quals, rel.columns())
                     }
                 };
-                let plan = plan_select(&s, quals, &columns)?;
+                let plan =
+                    plan_select(&s, quals, &columns, Some((&session.user, &session.schema)))?;
                 let fields = plan.fields.clone();
                 (Plan::Select { rel, plan }, fields)
             }
@@ -342,7 +343,6 @@ impl Engine {
                 inj.exception,
                 inj.message,
                 inj.sqlstate,
-                5000,
             )));
         }
         let outcome = match outcome {
@@ -485,7 +485,6 @@ fn run(
                         "RepositoryMissingException",
                         format!("[{name}] missing"),
                         "XX000",
-                        4047,
                     ));
                 }
                 Ok(done(1))
@@ -721,7 +720,6 @@ fn create_repository(
             "RepositoryAlreadyExistsException",
             format!("Repository '{name}' already exists"),
             "XX000",
-            4095,
         ));
     }
     let get = |k: &str| settings.get(k).cloned().unwrap_or_default();
@@ -869,7 +867,6 @@ fn alter_user(
             "RoleUnknownException",
             format!("Role '{user}' does not exist"),
             "XX000",
-            40410,
         ));
     }
     if !is_super && session.user != user {
@@ -877,7 +874,6 @@ fn alter_user(
             "MissingPrivilegeException",
             format!("Missing 'AL' privilege for user '{}'", session.user),
             "XX000",
-            4011,
         ));
     }
     let mut password: Option<Option<String>> = None;
@@ -952,7 +948,6 @@ fn alter_user(
                 "RoleAlreadyExistsException",
                 "Another role with the same combination of iss/username jwt properties already exists",
                 "XX000",
-                4099,
             ));
         }
     }

@@ -68,6 +68,8 @@ pub struct Binder<'a> {
     pub qualifiers: Vec<Vec<String>>,
     pub columns: &'a [(String, ColType)],
     pub aggs: Vec<AggSpec>,
+    /// `(user, schema)` of the session, for `current_user` and `current_schema`.
+    pub session: Option<(&'a str, &'a str)>,
 }
 
 fn lit_value(l: &Literal) -> (Value, ColType) {
@@ -93,6 +95,7 @@ impl<'a> Binder<'a> {
             qualifiers,
             columns,
             aggs: Vec::new(),
+            session: None,
         }
     }
 
@@ -109,12 +112,15 @@ impl<'a> Binder<'a> {
                 if !qual.is_empty() && !self.qualifiers.iter().any(|q| q.as_slice() == qual) {
                     return Err(SqlError::relation_unknown(&qual.join(".")));
                 }
-                let idx = self
-                    .columns
-                    .iter()
-                    .position(|(n, _)| n == col)
-                    .ok_or_else(|| SqlError::column_unknown(col))?;
-                (BExpr::Col(idx), self.columns[idx].1.clone())
+                let idx = self.columns.iter().position(|(n, _)| n == col);
+                match (idx, qual.is_empty()) {
+                    (Some(idx), _) => (BExpr::Col(idx), self.columns[idx].1.clone()),
+                    (None, true) => match self.session_value(col) {
+                        Some(v) => (BExpr::Lit(v), ColType::Text),
+                        None => return Err(SqlError::column_unknown(col)),
+                    },
+                    (None, false) => return Err(SqlError::column_unknown(col)),
+                }
             }
             Expr::Subscript(base, key) => {
                 let (b, t) = self.bind(base, allow_agg)?;
@@ -173,6 +179,11 @@ impl<'a> Binder<'a> {
                     };
                     self.aggs.push(AggSpec { kind, arg });
                     (BExpr::Agg(self.aggs.len() - 1), t)
+                } else if let Some(v) = (name == "current_schema" && args.is_empty())
+                    .then(|| self.session_value(name))
+                    .flatten()
+                {
+                    (BExpr::Lit(v), ColType::Text)
                 } else {
                     let f = match name.as_str() {
                         "coalesce" if !args.is_empty() => ScalarFn::Coalesce,
@@ -294,12 +305,26 @@ impl<'a> Binder<'a> {
     }
 }
 
+impl Binder<'_> {
+    /// CrateDB's session functions, written without parentheses
+    /// (`current_user`; `current_schema` also as `current_schema()`); `crash`
+    /// reads them on connect. Bound at analysis time: a prepared statement never
+    /// changes session.
+    fn session_value(&self, name: &str) -> Option<Value> {
+        let (user, schema) = self.session?;
+        match name {
+            "current_user" | "session_user" | "user" => Some(Value::text(user)),
+            "current_schema" => Some(Value::text(schema)),
+            _ => None,
+        }
+    }
+}
+
 fn unknown_function(e: &Expr) -> SqlError {
     let mut err = SqlError::new(
         "UnsupportedFunctionException",
         format!("Unknown function: {}", e.display_name()),
         "42883",
-        4004,
     );
     err.rejected = true;
     err
@@ -587,8 +612,10 @@ pub fn plan_select(
     s: &Select,
     qualifiers: Vec<Vec<String>>,
     columns: &[(String, ColType)],
+    session: Option<(&str, &str)>,
 ) -> Result<SelectPlan, SqlError> {
     let mut b = Binder::new(qualifiers, columns);
+    b.session = session;
     let aggregate = s
         .items
         .iter()
@@ -853,6 +880,7 @@ mod tests {
             &s,
             vec![vec!["sys".into(), "x".into()], vec!["x".into()]],
             &c,
+            Some(("crate", "doc")),
         )?;
         let r = run_select(&plan, rows, params)?;
         Ok((plan.fields, r))
@@ -910,6 +938,40 @@ mod tests {
             r,
             vec![vec![Value::Float(25.0), Value::Bool(true), Value::Int(2)]]
         );
+    }
+
+    #[test]
+    fn session_functions_are_the_sessions() {
+        let (f, r) = run(
+            "SELECT current_user, current_schema, current_schema(), session_user, user, name FROM sys.x LIMIT 1",
+            &data(),
+            &[],
+        )
+        .unwrap();
+        let names: Vec<_> = f.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "current_user",
+                "current_schema",
+                "current_schema()",
+                "session_user",
+                "user",
+                "name"
+            ]
+        );
+        assert_eq!(
+            r[0],
+            ["crate", "doc", "doc", "crate", "crate", "a"].map(Value::text)
+        );
+        // a qualified name is a column, and only current_schema takes parentheses
+        assert_eq!(
+            run("SELECT x.current_user FROM sys.x", &[], &[])
+                .unwrap_err()
+                .sqlstate,
+            "42703"
+        );
+        assert!(run("SELECT current_user() FROM sys.x", &[], &[]).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! # cratedb-sim — a CrateDB simulator for integration tests
 //!
-//! One in-memory CrateDB cluster state served by two front-ends:
+//! One in-memory CrateDB cluster state served by three front-ends:
 //!
 //! * the **PostgreSQL wire protocol** (via `pgwire`, optionally inside TLS): simple and extended
 //!   query protocol, cleartext password authentication against the simulated
@@ -8,18 +8,49 @@
 //!   schema (CrateDB behaviour; `doc` when absent), result columns described
 //!   with CrateDB's PostgreSQL types before execution, CrateDB's command tags
 //!   (`SELECT 3`, `RESTORE 1`, `CREATE 1`, ...) and its SQLSTATEs;
+//! * **CrateDB's HTTP endpoint** (CrateDB's port 4200;
+//!   [`SimulatorBuilder::http_sql_listen`], `--http-sql-listen`), enough for
+//!   the real `crash` shell: `POST /_sql` with `stmt`, `args` (`?`/`$n`) or
+//!   `bulk_args`, `?types` (`col_types` with CrateDB's type ids) and
+//!   `?error_trace`, a gzip-compressed body (crate-python compresses bodies
+//!   of 8 KiB and more), the `Default-Schema` header, answers shaped like
+//!   CrateDB's (`cols`, `rows`, `rowcount`, `duration` in ms; one empty row
+//!   for row-count results; bulk `results` with `rowcount` -2 and
+//!   `error_message` for a failed item), errors as
+//!   `{"error": {"message": "Exception[...]", "code": 4xxx}}` with CrateDB's
+//!   HTTP status, and `GET /` with `name`, `cluster_name` and
+//!   `version.number`, which clients probe on connect. Authentication follows
+//!   the host-based rules crate-operator deploys: `crate` is trusted from
+//!   loopback (a request without `Authorization` is `crate`, as with
+//!   CrateDB's `auth.trust.http_default_user`), everyone else needs
+//!   `Authorization: Basic` with the `sys.users` password, else a plain-text
+//!   401 `password authentication failed for user "..."`; statements run as
+//!   that user, so superuser-only statements fail for others as over
+//!   PostgreSQL;
 //! * the **crate-control sidecar** HTTP endpoint: `POST /exec` with header
 //!   `token` and body `{"stmt": ..., "args": [...]}`, executed as the
-//!   superuser `crate`.
+//!   superuser `crate` (SQL errors answer 400 with CrateDB's error body).
 //!
-//! [`render_crash_output`] formats any result like the `crash` CLI, and
-//! [`SimulatorHandle::execute_as_superuser`] runs SQL as `crate` for a pod-exec
-//! test endpoint built on the same engine.
+//! An [`SqlError`] is one value with two renderings: message and SQLSTATE over
+//! PostgreSQL, `ExceptionName[message]` with the code from
+//! [`error::HTTP_ERROR_CODES`] and the matching HTTP status over HTTP.
+//!
+//! [`crash_output`] prints a result exactly as `crash -c` (0.32, tabular,
+//! not a terminal) prints it: the table on stdout, `CONNECT OK` and the
+//! status line or error on stderr, exit status 1 after an error; the tests
+//! compare it with the real binary. [`render_crash_output`] (and
+//! [`SimulatorHandle::crash`]) is the older two-stream layout of the same
+//! text (status line on stdout, stderr only for errors).
+//! [`SimulatorHandle::execute_as_superuser`] runs SQL as `crate` for a
+//! pod-exec test endpoint built on the same engine.
 //!
 //! Every statement goes into a statement log ([`SimulatorHandle::statements`],
-//! with parameters; [`SimulatorHandle::statements_without_params`]) and into
-//! `sys.jobs_log` (statement text only, never bound parameter values, as in
-//! CrateDB).
+//! with parameters; [`SimulatorHandle::statements_without_params`]; over HTTP
+//! `GET /_sim/statements` on the sidecar and the `/_sql` listener, without
+//! parameters unless `?params=true`: the endpoint has no authentication and
+//! parameters may be passwords), tagged with its [`Frontend`] and user, and
+//! into `sys.jobs_log` (statement text only, never bound parameter values, as
+//! in CrateDB).
 //!
 //! ## What is modelled
 //!
@@ -75,7 +106,12 @@
 //! * Deterministic restore progress ([`ProgressMode`]): by default every
 //!   statement reading `sys.shards` or `sys.snapshot_restore` advances
 //!   recovering shards after it has produced its result; per snapshot or
-//!   table outcomes via [`RestoreOutcome`].
+//!   table outcomes via [`RestoreOutcome`]. With `wall_clock` progress each
+//!   recovering shard gains `bytes_per_sec` per second, so a restore of
+//!   shards of `bytes_per_shard` takes `bytes_per_shard / bytes_per_sec`
+//!   seconds once observed (everything is settable in the `--config` file).
+//! * The session functions `current_user`, `session_user`, `user` and
+//!   `current_schema` (crash reads them on connect).
 //! * Fault injection: failing statements ([`ErrorInjection`]), dropping
 //!   PostgreSQL connections now or on a matching statement (TCP reset),
 //!   sidecar 503s, seeded `sys.jobs` entries.
@@ -97,6 +133,21 @@
 //!   repository types other than `s3`, `azure`, `fs`, real disk watermarks,
 //!   shard allocation across several nodes (all shards live on the first
 //!   node), transactions, cursors, `COPY`, cancel requests.
+//! * CrateDB's HTTP endpoint: plain HTTP only (no TLS on the `/_sql` port, so
+//!   not `crash --host=https://...`); no JWT or client-certificate
+//!   authentication, no `X-Real-IP`, fixed host-based rules (above); no
+//!   `/_blobs`, admin UI, CORS or keep-alive sessions; `error_trace` is the
+//!   message, not a Java stack trace; `duration` is the simulator's own time;
+//!   exceptions CrateDB reclassifies only partly: `IllegalArgumentException`
+//!   and `UnsupportedOperationException` become `SQLParseException` /
+//!   `UnsupportedFeatureException` over HTTP (as `SQLExceptions` does), the
+//!   simulator's `IndexNotFoundException` stays 5000 instead of CrateDB's
+//!   `RelationUnknown`; newer CrateDB versions may shape failed bulk items
+//!   differently. `crash -v` also queries `sys.checks` and
+//!   `sys.node_checks`, which are not modelled (it prints those errors).
+//! * The crash imitation counts a cell's width in characters (crash uses
+//!   terminal width, so East Asian wide characters differ) and does not
+//!   model multi-line cells.
 //! * Error texts are CrateDB's where the simulator models the situation,
 //!   taken from CrateDB 5.x/6.x sources; they are not byte-identical for
 //!   every version. Over PostgreSQL wire only the message is sent (as CrateDB
@@ -174,9 +225,11 @@
 //! ```
 
 pub mod cluster;
+mod crash;
 mod engine;
 pub mod error;
 mod eval;
+mod http_sql;
 pub mod model;
 mod outcome;
 mod pg;
@@ -188,9 +241,10 @@ pub mod sql;
 pub mod value;
 
 pub use cluster::SimConfig;
+pub use crash::{CrashOutput, crash_output, render_crash_output};
 pub use error::{SimError, SqlError};
 pub use model::*;
-pub use outcome::{ExecOutcome, render_crash_output};
+pub use outcome::ExecOutcome;
 pub use sim::{
     PartitionInfo, RepositoryInfo, RestoreInfo, ShardInfo, Simulator, SimulatorBuilder,
     SimulatorHandle, TableInfo,

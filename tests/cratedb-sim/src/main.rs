@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use clap::Parser;
 use cratedb_sim::{SimConfig, Simulator};
 
-/// CrateDB simulator: PostgreSQL wire protocol plus the crate-control sidecar
-/// HTTP endpoint, over one in-memory cluster state.
+/// CrateDB simulator: PostgreSQL wire protocol, CrateDB's HTTP endpoint
+/// (`/_sql`, for crash) and the crate-control sidecar HTTP endpoint, over one
+/// in-memory cluster state.
 #[derive(Debug, Parser)]
 #[command(name = "cratedb-sim", version, about, long_about = None)]
 struct Args {
@@ -17,6 +18,11 @@ struct Args {
     /// Address for the crate-control sidecar HTTP listener (`POST /exec`).
     #[arg(long, default_value = "127.0.0.1:5050")]
     http_listen: String,
+
+    /// Address for CrateDB's HTTP endpoint (`POST /_sql`, `GET /`), what the
+    /// `crash` shell connects to. `crate` is trusted only from loopback.
+    #[arg(long, default_value = "127.0.0.1:4200")]
+    http_sql_listen: String,
 
     /// JSON file describing the cluster: server_version, cluster_name, nodes,
     /// users, privileges, sidecar_token, storages (with snapshots), tables,
@@ -49,6 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .config(config)
         .pg_listen(args.pg_listen)
         .http_listen(args.http_listen)
+        .http_sql_listen(args.http_sql_listen)
         .start()
         .await?;
     println!(
@@ -57,6 +64,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "pg": sim.pg_addr().to_string(),
             "http": sim.sidecar_addr().to_string(),
             "sidecar_url": sim.sidecar_url(),
+            "http_sql": sim.http_sql_addr().to_string(),
+            "http_sql_url": sim.http_sql_url(),
         })
     );
     wait_for_signal().await;

@@ -555,6 +555,8 @@ pub enum Frontend {
     PgWireTls,
     /// crate-control sidecar (`POST /exec`).
     Sidecar,
+    /// CrateDB's HTTP endpoint (`POST /_sql`, port 4200): what real `crash` uses.
+    Http,
     /// [`crate::SimulatorHandle::execute_as_superuser`] (crash in the pod).
     Superuser,
 }

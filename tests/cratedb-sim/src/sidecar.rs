@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -84,9 +84,13 @@ pub async fn serve(
     engine: Arc<Engine>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let inspect = Router::new()
+        .route("/_sim/statements", get(crate::http_sql::statements))
+        .with_state(engine.clone());
     let app = Router::new()
         .route("/exec", post(exec))
-        .with_state(SidecarState { engine });
+        .with_state(SidecarState { engine })
+        .merge(inspect);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.changed().await;

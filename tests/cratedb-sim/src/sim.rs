@@ -10,10 +10,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::cluster::{DropRule, JobRt, RelKind, ShardState, SimConfig};
+use crate::crash::{CrashOutput, crash_output, render_crash_output};
 use crate::engine::{Engine, Session};
 use crate::error::SimError;
 use crate::model::*;
-use crate::outcome::{ExecOutcome, render_crash_output};
+use crate::outcome::ExecOutcome;
 use crate::pg::ConnRegistry;
 use crate::value::now_millis;
 
@@ -22,12 +23,13 @@ pub struct Simulator;
 
 impl Simulator {
     /// A builder with CrateDB 5.10.3, one node, no users but `crate`, no
-    /// storage, no tables, listeners on `127.0.0.1:0`.
+    /// storage, no tables, all three listeners on `127.0.0.1:0`.
     pub fn builder() -> SimulatorBuilder {
         SimulatorBuilder {
             config: SimConfig::default(),
             pg_listen: "127.0.0.1:0".into(),
             http_listen: "127.0.0.1:0".into(),
+            http_sql_listen: "127.0.0.1:0".into(),
             tls: None,
         }
     }
@@ -39,6 +41,7 @@ pub struct SimulatorBuilder {
     config: SimConfig,
     pg_listen: String,
     http_listen: String,
+    http_sql_listen: String,
     tls: Option<(String, String)>,
 }
 
@@ -125,7 +128,6 @@ impl SimulatorBuilder {
         self.pg_listen = addr.into();
         self
     }
-    /// Sidecar HTTP listen address (default `127.0.0.1:0`).
     /// Offer TLS on the PostgreSQL port (SSLRequest answered `S`) with this PEM certificate
     /// chain and key; statements over it are logged as [`Frontend::PgWireTls`].
     pub fn tls(mut self, cert_pem: impl Into<String>, key_pem: impl Into<String>) -> Self {
@@ -133,38 +135,25 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Sidecar HTTP listen address (default `127.0.0.1:0`).
     pub fn http_listen(mut self, addr: impl Into<String>) -> Self {
         self.http_listen = addr.into();
         self
     }
 
-    /// Bind both listeners and start serving.
+    /// Listen address of CrateDB's own HTTP endpoint (`POST /_sql`, what
+    /// `crash` talks to; CrateDB's port is 4200; default `127.0.0.1:0`).
+    pub fn http_sql_listen(mut self, addr: impl Into<String>) -> Self {
+        self.http_sql_listen = addr.into();
+        self
+    }
+
+    /// Bind the three listeners and start serving.
     pub async fn start(self) -> Result<SimulatorHandle, SimError> {
         let engine = Arc::new(Engine::new(&self.config)?);
-        let pg = TcpListener::bind(&self.pg_listen)
-            .await
-            .map_err(|source| SimError::Bind {
-                what: "pg",
-                addr: self.pg_listen.clone(),
-                source,
-            })?;
-        let http = TcpListener::bind(&self.http_listen)
-            .await
-            .map_err(|source| SimError::Bind {
-                what: "http",
-                addr: self.http_listen.clone(),
-                source,
-            })?;
-        let pg_addr = pg.local_addr().map_err(|source| SimError::Bind {
-            what: "pg",
-            addr: self.pg_listen.clone(),
-            source,
-        })?;
-        let http_addr = http.local_addr().map_err(|source| SimError::Bind {
-            what: "http",
-            addr: self.http_listen.clone(),
-            source,
-        })?;
+        let (pg, pg_addr) = bind("pg", &self.pg_listen).await?;
+        let (http, http_addr) = bind("http", &self.http_listen).await?;
+        let (http_sql, http_sql_addr) = bind("http-sql", &self.http_sql_listen).await?;
         let tls = self
             .tls
             .as_ref()
@@ -180,18 +169,31 @@ impl SimulatorBuilder {
                 rx.clone(),
                 tls,
             )),
-            tokio::spawn(crate::sidecar::serve(http, engine.clone(), rx)),
+            tokio::spawn(crate::sidecar::serve(http, engine.clone(), rx.clone())),
+            tokio::spawn(crate::http_sql::serve(http_sql, engine.clone(), rx)),
         ];
-        tracing::info!(%pg_addr, %http_addr, "cratedb-sim started");
+        tracing::info!(%pg_addr, %http_addr, %http_sql_addr, "cratedb-sim started");
         Ok(SimulatorHandle {
             engine,
             registry,
             pg_addr,
             http_addr,
+            http_sql_addr,
             shutdown: tx,
             tasks,
         })
     }
+}
+
+async fn bind(what: &'static str, addr: &str) -> Result<(TcpListener, SocketAddr), SimError> {
+    let err = |source| SimError::Bind {
+        what,
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(addr).await.map_err(err)?;
+    let local = listener.local_addr().map_err(err)?;
+    Ok((listener, local))
 }
 
 /// A table or view of the cluster (see [`SimulatorHandle::tables`]).
@@ -254,6 +256,7 @@ pub struct SimulatorHandle {
     registry: Arc<ConnRegistry>,
     pg_addr: SocketAddr,
     http_addr: SocketAddr,
+    http_sql_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -270,6 +273,14 @@ impl SimulatorHandle {
     /// `http://127.0.0.1:<port>` (POST `/exec` there).
     pub fn sidecar_url(&self) -> String {
         format!("http://{}", self.http_addr)
+    }
+    /// Address of CrateDB's HTTP endpoint (`POST /_sql`, `GET /`).
+    pub fn http_sql_addr(&self) -> SocketAddr {
+        self.http_sql_addr
+    }
+    /// `http://127.0.0.1:<port>`: what `crash --hosts` takes.
+    pub fn http_sql_url(&self) -> String {
+        format!("http://{}", self.http_sql_addr)
     }
     /// A libpq-style connection string for `user`, database `doc`.
     pub fn pg_connection_string(&self, user: &str, password: &str) -> String {
@@ -294,10 +305,17 @@ impl SimulatorHandle {
             .into()
     }
 
-    /// [`SimulatorHandle::execute_as_superuser`] rendered like `crash -c`:
-    /// `(stdout, stderr)`.
+    /// [`SimulatorHandle::execute_as_superuser`] rendered like `crash -c`, in
+    /// the older layout of [`render_crash_output`] (status line on stdout,
+    /// stderr only for errors): `(stdout, stderr)`.
     pub fn crash(&self, sql: &str) -> (String, String) {
         render_crash_output(&self.execute_as_superuser(sql))
+    }
+
+    /// [`SimulatorHandle::execute_as_superuser`] printed exactly as `crash -c`
+    /// prints it, stream by stream, with its exit status.
+    pub fn crash_output(&self, sql: &str) -> CrashOutput {
+        crash_output(&self.execute_as_superuser(sql))
     }
 
     // ---- logs -------------------------------------------------------
@@ -570,7 +588,7 @@ impl SimulatorHandle {
         }
     }
 
-    /// Stop both servers and wait for them.
+    /// Stop the servers and wait for them.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         for t in self.tasks.drain(..) {
@@ -590,6 +608,7 @@ impl std::fmt::Debug for SimulatorHandle {
         f.debug_struct("SimulatorHandle")
             .field("pg_addr", &self.pg_addr)
             .field("http_addr", &self.http_addr)
+            .field("http_sql_addr", &self.http_sql_addr)
             .finish()
     }
 }

@@ -128,6 +128,22 @@ impl ColType {
         }
     }
 
+    /// CrateDB's type id in `col_types` of an HTTP answer (`DataType.id()`;
+    /// arrays are `[100, inner]`).
+    pub fn crate_type_id(&self) -> serde_json::Value {
+        match self {
+            ColType::Bool => 3.into(),
+            ColType::Text => 4.into(),
+            ColType::Float8 => 6.into(),
+            ColType::Float4 => 7.into(),
+            ColType::Int4 => 9.into(),
+            ColType::Int8 => 10.into(),
+            ColType::Timestamp => 11.into(),
+            ColType::Object(_) => 12.into(),
+            ColType::Array(inner) => serde_json::json!([100, inner.crate_type_id()]),
+        }
+    }
+
     fn is_numeric(&self) -> bool {
         matches!(
             self,

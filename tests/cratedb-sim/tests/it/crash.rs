@@ -22,9 +22,13 @@ SELECT 1 row in set (0.001 sec)
     );
     let (out, _) = sim
         .crash("SELECT min(recovery['size']['percent']) FROM sys.shards where state='RECOVERING'");
-    assert!(out.contains(" NULL |\n"), "{out}");
+    // a column of NULLs only is not numeric for tabulate: left-aligned
+    assert!(
+        out.lines().nth(3).is_some_and(|l| l.starts_with("| NULL ")),
+        "{out}"
+    );
     let (out, err) = sim.crash(r#"ALTER USER "system" SET (password='n''ew');"#);
-    assert_eq!(out, "ALTER OK, 1 row affected  (0.001 sec)\n");
+    assert_eq!(out, "ALTER OK, 1 row affected (0.001 sec)\n");
     assert!(err.is_empty());
     assert!(
         sim.users()
@@ -51,6 +55,6 @@ SELECT 1 row in set (0.001 sec)
         command: "CREATE".into(),
         rowcount: 1,
     });
-    assert_eq!(out, "CREATE OK, 1 row affected  (0.001 sec)\n");
+    assert_eq!(out, "CREATE OK, 1 row affected (0.001 sec)\n");
     sim.shutdown().await;
 }

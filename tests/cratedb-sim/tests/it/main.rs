@@ -4,6 +4,8 @@ mod common;
 
 mod binary;
 mod crash;
+mod crash_real;
+mod http_sql;
 mod pg;
 mod restore;
 mod sidecar;
