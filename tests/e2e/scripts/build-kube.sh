@@ -18,7 +18,8 @@
 #
 # Packages: always etcd-server; when kubelet or kube-proxy is requested also
 # the node runtime (containerd runc containernetworking-plugins iptables
-# conntrack socat dnsmasq-base iproute2 kmod). Build tools only when building.
+# conntrack socat dnsmasq-base iproute2 kmod curl jq, and busybox-static unless
+# a busybox is installed). Build tools only when building.
 #
 # Environment:
 #   CRATEDB_RESTORE_CACHE  cache root (default: $HOME/.cache/cratedb-restore)
@@ -56,7 +57,7 @@ readonly BUILD_PACKAGES=(golang-go rsync dpkg-dev make "$REFLECT2_PKG" "$JSONITE
 readonly RUNTIME_PACKAGES=(etcd-server)
 # containerd 1.6 still serves CRI v1alpha2, which kubelet 1.20 needs.
 readonly NODE_PACKAGES=(containerd runc containernetworking-plugins iptables conntrack socat
-  dnsmasq-base iproute2 kmod)
+  dnsmasq-base iproute2 kmod curl jq)
 
 readonly CACHE_ROOT="${CRATEDB_RESTORE_CACHE:-${HOME}/.cache/cratedb-restore}"
 readonly CACHE_DIR="${CACHE_ROOT}/kube-${CACHE_KEY}"
@@ -116,7 +117,7 @@ print_result() {
 node_tools_present() {
   needs_node_packages || return 0
   local t
-  for t in containerd containerd-shim-runc-v2 runc ctr iptables conntrack socat dnsmasq ip modprobe; do
+  for t in containerd containerd-shim-runc-v2 runc ctr iptables conntrack socat dnsmasq ip modprobe curl jq busybox; do
     command -v "$t" >/dev/null 2>&1 || return 1
   done
   [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/portmap && -x /usr/lib/cni/loopback ]]
@@ -340,6 +341,8 @@ ensure_packages "${RUNTIME_PACKAGES[@]}"
 command -v etcd >/dev/null 2>&1 || die "etcd not on PATH after installing etcd-server"
 if needs_node_packages; then
   ensure_packages "${NODE_PACKAGES[@]}"
+  # node-up.sh queries the cluster DNS with busybox nslookup; busybox and busybox-static conflict.
+  command -v busybox >/dev/null 2>&1 || ensure_packages busybox-static
   node_tools_present || die "node tools missing after installing ${NODE_PACKAGES[*]}"
 fi
 
