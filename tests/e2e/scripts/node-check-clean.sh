@@ -14,7 +14,7 @@
 #     backends present, tables filter/nat/mangle/raw);
 #   - the interfaces NODE_IF and CNI_BRIDGE, veth interfaces, and interfaces that were not
 #     there before node-up; routes to POD_CIDR/SERVICE_CIDR;
-#   - network namespaces named cni-*;
+#   - network namespaces named cni-*; conntrack entries from/to POD_CIDR, SERVICE_CIDR, NODE_IP;
 #   - sysctls that differ from the baseline node-up.sh recorded (STATE_DIR/baseline, else
 #     /run/cratedb-restore-node/baseline of this boot; with neither, known defaults);
 #   - the fixed paths the kubelet/containerd/CNI create (/var/lib/kubelet, /var/log/pods,
@@ -22,7 +22,8 @@
 #     or entries in them that the baseline does not list;
 #   - a registered running node (/run/cratedb-restore-node/current).
 #
-# Environment: NODE_IF, CNI_BRIDGE, POD_CIDR, SERVICE_CIDR (defaults as node-up.sh).
+# Settings: NODE_IP, NODE_IF, CNI_BRIDGE, CNI_NETWORK, POD_CIDR, SERVICE_CIDR from the first
+# STATE_DIR/env given, else the environment, else node-up.sh's defaults.
 # Needs root (reads every process's environment and the iptables rules).
 set -uo pipefail
 
@@ -35,6 +36,14 @@ for s in "$@"; do
   if [[ -d "$s" ]]; then STATES+=("$(cd "$s" && pwd)"); else STATES+=("${s%/}"); fi
 done
 ARG_STATES=("${STATES[@]}")
+# The settings of the first given state dir that recorded them.
+for s in "${ARG_STATES[@]}"; do
+  [[ -f "$s/env" ]] || continue
+  for key in NODE_IP NODE_IF CNI_BRIDGE CNI_NETWORK POD_CIDR SERVICE_CIDR; do
+    if v=$(node_read_env "$s/env" "$key") && [[ -n "$v" ]]; then printf -v "$key" '%s' "$v"; fi
+  done
+  break
+done
 # Plus every state dir node-up.sh used since boot: their processes and mounts count too.
 while read -r s; do
   [[ -n "$s" && " ${STATES[*]} " != *" $s "* ]] && STATES+=("$s")
@@ -153,6 +162,8 @@ for cidr in "$POD_CIDR" "$SERVICE_CIDR"; do
   r=$(ip route show "$cidr" 2>/dev/null)
   [[ -n "$r" ]] && leftover "route ${r}"
 done
+n=$(node_conntrack_entries | grep -c .)
+((n == 0)) || leftover "${n} conntrack entries from/to ${POD_CIDR}, ${SERVICE_CIDR} or ${NODE_IP}"
 for n in /run/netns/cni-* /var/run/netns/cni-*; do
   [[ -e "$n" ]] && leftover "network namespace ${n}"
 done

@@ -147,6 +147,17 @@ node_mounts_under() {
     }' /proc/self/mountinfo | awk '{ print length($0) "\t" $0 }' | sort -rn | cut -f2-
 }
 
+# node_conntrack_entries: conntrack entries from or to the node's addresses (flows of pods,
+# Services and the node IP outlive them by up to 5 days otherwise).
+node_conntrack_entries() {
+  command -v conntrack >/dev/null 2>&1 || return 0
+  local net
+  for net in "$POD_CIDR" "$SERVICE_CIDR" "$NODE_IP"; do
+    conntrack -L -s "$net" 2>/dev/null
+    conntrack -L -d "$net" 2>/dev/null
+  done | sort -u
+}
+
 node_boot_id() { cat /proc/sys/kernel/random/boot_id; }
 
 # node_known_states: the STATE_DIRs node-up.sh used since boot (one per line).

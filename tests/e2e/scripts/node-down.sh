@@ -9,7 +9,8 @@
 # through the API (the kubelet stops them and runs CNI DEL), stop kubelet and kube-proxy,
 # `kube-proxy --cleanup`, kill remaining containerd tasks with ctr, stop containerd and its
 # shims, dnsmasq and its updater, API server, etcd; kill what is left in kubepods cgroups;
-# unmount everything below STATE_DIR; delete CNI_BRIDGE, veths, NODE_IF and cni-* netns;
+# unmount everything below STATE_DIR; delete CNI_BRIDGE, veths, NODE_IF and cni-* netns, and
+# the conntrack entries of the node's addresses;
 # delete KUBE-*/CNI-* iptables rules and chains; restore the sysctls from STATE_DIR/baseline;
 # remove empty kubepods cgroups and the fixed paths that were not there before node-up.
 # Processes are only signalled by the PIDs recorded in STATE_DIR/*.pid, or because they carry
@@ -106,8 +107,10 @@ fi
 
 # --- 2. kubelet, kube-proxy ---------------------------------------------------------------------------
 stop kubelet
+had_proxy=0
+[[ -e "$STATE/kube-proxy.pid" ]] && had_proxy=1
 stop kube-proxy
-if [[ -n "${KUBE_PROXY:-}" && -x "$KUBE_PROXY" ]]; then
+if ((had_proxy)) && [[ -n "${KUBE_PROXY:-}" && -x "$KUBE_PROXY" ]]; then
   log "kube-proxy --cleanup"
   timeout 60 "$KUBE_PROXY" --cleanup >"$STATE/kube-proxy-cleanup.log" 2>&1 \
     || log "kube-proxy --cleanup: exit $? (its IPVS part wants ipset; see ${STATE}/kube-proxy-cleanup.log); KUBE-* rules are removed below anyway"
@@ -192,6 +195,13 @@ if ip link show dev "$CNI_BRIDGE" >/dev/null 2>&1; then
 fi
 if ip link show dev "$NODE_IF" >/dev/null 2>&1; then
   ip link del "$NODE_IF" && log "deleted ${NODE_IF}"
+fi
+
+if command -v conntrack >/dev/null 2>&1; then
+  for net in "$POD_CIDR" "$SERVICE_CIDR" "$NODE_IP"; do
+    conntrack -D -s "$net" >/dev/null 2>&1
+    conntrack -D -d "$net" >/dev/null 2>&1
+  done
 fi
 
 # --- 7. iptables ------------------------------------------------------------------------------------------

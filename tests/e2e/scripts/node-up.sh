@@ -85,11 +85,16 @@ CTRD_SOCK="$STATE/containerd/containerd.sock"
 mkdir -p "$NODE_REGISTRY"
 exec 8>"$NODE_REGISTRY/lock"
 flock -w 600 8 || die "another node-up/node-down holds ${NODE_REGISTRY}/lock"
+# A registered node runs while any process of its pid files does; if none does (its starter was
+# killed, say), what is left of it (shims, containers, mounts, rules) is torn down first.
 if [[ -s "$NODE_CURRENT" ]]; then
   other=$(cat "$NODE_CURRENT")
-  if [[ -n "$(node_marked_pids "$other")" ]]; then
-    die "a node is running from ${other}; stop it first: node-down.sh ${other}"
-  fi
+  for f in "$other"/*.pid; do
+    [[ -s "$f" ]] || continue
+    if node_pid_alive_ours "$other" "$(cat "$f")"; then
+      die "a node is running from ${other}; stop it first: node-down.sh ${other}"
+    fi
+  done
   log "a node from ${other} was not torn down; tearing it down first"
   NODE_DOWN_LOCKED=1 "$SCRIPT_DIR/node-down.sh" "$other" >&2 || true
 fi
@@ -212,11 +217,13 @@ write_env
 # --- Processes --------------------------------------------------------------------------------
 # start NAME CMD...: run CMD detached (own session, survives this script) with the node mark in
 # its environment, output in STATE/NAME.log, PID in STATE/NAME.pid.
+# AWS_EC2_METADATA_DISABLED: the kubelet's built-in ECR credential provider otherwise asks the
+# EC2 metadata address 169.254.169.254 for credentials, through the host's default route.
 start() {
   local name=$1
   shift
   # shellcheck disable=SC2016 # $$, $0 and $@ belong to the inner bash
-  env "${NODE_ENV_MARK}=${STATE}" setsid bash -c 'echo $$ >"$0"; exec "$@"' "$STATE/$name.pid" "$@" \
+  env "${NODE_ENV_MARK}=${STATE}" AWS_EC2_METADATA_DISABLED=true setsid bash -c 'echo $$ >"$0"; exec "$@"' "$STATE/$name.pid" "$@" \
     </dev/null >"$STATE/$name.log" 2>&1 8>&- &
 
   for _ in $(seq 50); do
@@ -550,12 +557,19 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
 maxPods: 110
+# Check the node status every 2 s (the default 10 s delays Ready by up to 10 s after start);
+# it is only posted when it changed, or every minute.
+nodeStatusUpdateFrequency: 2s
+nodeStatusReportFrequency: 1m
 EOF
+# --containerd is cAdvisor's: without it cAdvisor dials /run/containerd/containerd.sock (5 s
+# timeout when absent; another containerd's stats when present).
 start kubelet "$KUBELET" \
   --config="$STATE/kubelet/config.yaml" \
   --kubeconfig="$STATE/kubelet.kubeconfig" \
   --container-runtime=remote --container-runtime-endpoint="unix://${CTRD_SOCK}" \
   --image-service-endpoint="unix://${CTRD_SOCK}" \
+  --containerd="$CTRD_SOCK" \
   --root-dir="$STATE/kubelet" --cert-dir="$STATE/kubelet/pki" \
   --seccomp-profile-root="$STATE/kubelet/seccomp" \
   --node-ip="$NODE_IP" --hostname-override="$NODE_NAME" \
