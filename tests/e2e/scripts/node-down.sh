@@ -56,6 +56,17 @@ CTR=${CTR:-$(command -v ctr || true)}
 CTRD_SOCK="$STATE/containerd/containerd.sock"
 BASELINE="$STATE/baseline"
 
+# Another node running (this one is stale)? Then only this state dir's processes and mounts are
+# ours to clean: interfaces, iptables, sysctls, cgroups and fixed paths belong to the other node.
+OTHER_RUNNING=""
+if [[ -s "$NODE_CURRENT" && "$(cat "$NODE_CURRENT")" != "$STATE" ]]; then
+  other=$(cat "$NODE_CURRENT")
+  for f in "$other"/*.pid; do
+    [[ -s "$f" ]] || continue
+    if node_pid_alive_ours "$other" "$(cat "$f")"; then OTHER_RUNNING=$other; break; fi
+  done
+fi
+
 pid_of() { cat "$STATE/$1.pid" 2>/dev/null; }
 alive() { node_pid_alive_ours "$STATE" "$(pid_of "$1")"; }
 
@@ -167,7 +178,7 @@ kill_kubepods() {
   done < <(node_kubepods_cgroups)
   ((n == 0)) || log "killed ${n} process(es) left in kubepods cgroups"
 }
-kill_kubepods
+[[ -n "$OTHER_RUNNING" ]] || kill_kubepods
 
 # --- 5. Mounts ------------------------------------------------------------------------------------------
 unmount_under() {
@@ -178,6 +189,12 @@ unmount_under() {
   done < <(node_mounts_under "$1")
 }
 unmount_under "$STATE"
+if [[ -n "$OTHER_RUNNING" ]]; then
+  log "WARNING: the node from ${OTHER_RUNNING} is running: stopped this state dir's processes and"
+  log "unmounted its mounts only; the machine-wide cleanup is that node's node-down.sh"
+  if ((PURGE)) && [[ -z "$(node_mounts_under "$STATE")" ]]; then rm -rf "$STATE" && log "removed ${STATE}"; fi
+  exit 1
+fi
 baseline_has() { [[ -f "$BASELINE" ]] && grep -qxF -- "$1" "$BASELINE"; }
 if ! baseline_has "path /var/lib/kubelet=present"; then unmount_under /var/lib/kubelet; fi
 for n in /run/netns/cni-*; do
