@@ -224,7 +224,7 @@ start() {
   shift
   # shellcheck disable=SC2016 # $$, $0 and $@ belong to the inner bash
   env "${NODE_ENV_MARK}=${STATE}" AWS_EC2_METADATA_DISABLED=true setsid bash -c 'echo $$ >"$0"; exec "$@"' "$STATE/$name.pid" "$@" \
-    </dev/null >"$STATE/$name.log" 2>&1 8>&- &
+    </dev/null >>"$STATE/$name.log" 2>&1 8>&- &
 
   for _ in $(seq 50); do
     [[ -s "$STATE/$name.pid" ]] && break
@@ -479,19 +479,31 @@ if [[ -z "${PAUSE_IMAGE:-}" ]]; then
   [[ -n "$PAUSE_IMAGE" ]] || die "no pause image: set PAUSE_IMAGE or write IMAGES_DIR/pause.ref (imported: ${IMAGES_LOADED})"
   sed -i "s#@PAUSE_IMAGE@#${PAUSE_IMAGE}#" "$CTRD/config.toml"
   log "pause image ${PAUSE_IMAGE}; restarting containerd to use it"
-  kill -TERM "$(cat "$STATE/containerd.pid")"
-  for _ in $(seq 100); do
-    node_pid_alive_ours "$STATE" "$(cat "$STATE/containerd.pid")" || break
+  ctrd_pid=$(cat "$STATE/containerd.pid")
+  kill -TERM "$ctrd_pid"
+  # Until it has exited for good (zombie or gone): an exiting process loses its environment
+  # before it closes its files, and the new containerd needs the metadata database's lock.
+  for _ in $(seq 150); do
+    node_pid_running "$ctrd_pid" || break
     sleep 0.1
   done
+  node_pid_running "$ctrd_pid" && die "containerd (pid ${ctrd_pid}) did not stop for the restart"
   kept=()
   for n in "${STARTED[@]}"; do [[ "$n" == containerd ]] || kept+=("$n"); done
   STARTED=("${kept[@]}")
   start containerd containerd --config "$CTRD/config.toml"
   wait_for containerd "containerd serving" ctr_ version
 fi
-ctr_ images ls -q | grep -qxF -- "$PAUSE_IMAGE" \
-  || die "pause image ${PAUSE_IMAGE} is not among the imported images: ${IMAGES_LOADED}"
+pause_listed() {
+  local present
+  present=$(ctr_ images ls -q) && grep -qxF -- "$PAUSE_IMAGE" <<<"$present"
+}
+if ! (
+  DEADLINE=$((SECONDS + 20))
+  wait_for containerd "pause image ${PAUSE_IMAGE} in containerd" pause_listed
+); then
+  die "pause image ${PAUSE_IMAGE} is not in containerd (imported: ${IMAGES_LOADED}; listed: $(ctr_ images ls -q 2>&1 | tr '\n' ' '))"
+fi
 write_env
 
 apiserver_ready() {
