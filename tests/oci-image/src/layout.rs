@@ -12,8 +12,9 @@ pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const MEDIA_TYPE_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-/// containerd's importer names the image after this annotation of the index's manifest entry
-/// (a full reference is kept as it is by `ctr images import`).
+/// containerd's importer names the image after this annotation of the index's manifest entry.
+/// `ctr images import` (1.6) keeps a name with `/`, `:` or `@` verbatim and turns a bare tag
+/// `T` into `import-YYYY-MM-DD:T`; hence always a full, normalised reference.
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// The parts of the runtime configuration these images use.
@@ -32,7 +33,7 @@ pub struct ImageConfig {
 
 #[derive(Clone, Debug)]
 pub struct Image {
-    /// Full reference, e.g. `localhost/cratedb-restore-e2e/pause:0.1.0`.
+    /// e.g. `localhost/cratedb-restore-e2e/pause:0.1.0`; stored [normalised](normalize_reference).
     pub reference: String,
     pub config: ImageConfig,
     pub layer: Layer,
@@ -98,7 +99,7 @@ pub fn build(image: &Image, mtime: u64) -> Result<Built, Error> {
     manifest_descriptor.platform = Some(platform);
     manifest_descriptor
         .annotations
-        .insert(ANNOTATION_REF_NAME, image.reference.clone());
+        .insert(ANNOTATION_REF_NAME, normalize_reference(&image.reference));
     let index_json = to_json(&Index {
         schema_version: 2,
         media_type: MEDIA_TYPE_INDEX,
@@ -122,7 +123,7 @@ pub fn build(image: &Image, mtime: u64) -> Result<Built, Error> {
     let archive = outer.to_tar(mtime)?;
 
     Ok(Built {
-        reference: image.reference.clone(),
+        reference: normalize_reference(&image.reference),
         manifest_digest,
         config_digest,
         layer_digest,
@@ -134,6 +135,32 @@ pub fn build(image: &Image, mtime: u64) -> Result<Built, Error> {
         index_json,
         archive,
     })
+}
+
+/// The reference as the kubelet asks containerd for it: `ctr images import` stores the
+/// annotation's name verbatim, while the kubelet normalises the Pod's `image` the Docker way
+/// (`busybox` → `docker.io/library/busybox:latest`), so an image stored under a short name is
+/// never found. Normalising here makes both spellings of a name find the image.
+pub fn normalize_reference(reference: &str) -> String {
+    let (name, digest) = match reference.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (reference, None),
+    };
+    let (first, rest) = name.split_once('/').unwrap_or(("", name));
+    let is_domain = first.contains('.') || first.contains(':') || first == "localhost";
+    let mut full = match (is_domain, first.is_empty()) {
+        (true, _) => name.to_owned(),
+        (false, true) => format!("docker.io/library/{rest}"),
+        (false, false) => format!("docker.io/{name}"),
+    };
+    let last = full.rsplit('/').next().unwrap_or("");
+    if !last.contains(':') && digest.is_none() {
+        full.push_str(":latest");
+    }
+    match digest {
+        Some(digest) => format!("{full}@{digest}"),
+        None => full,
+    }
 }
 
 /// Where a blob lives inside the layout (`blobs/sha256/<hex>`).
@@ -264,6 +291,33 @@ impl Descriptor {
             size,
             platform: None,
             annotations: BTreeMap::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_reference;
+
+    #[test]
+    fn references_are_normalised_like_the_kubelet_does() {
+        for (given, stored) in [
+            (
+                "localhost/cratedb-restore-e2e/pause:0.1.0",
+                "localhost/cratedb-restore-e2e/pause:0.1.0",
+            ),
+            ("localhost/x", "localhost/x:latest"),
+            ("busybox", "docker.io/library/busybox:latest"),
+            (
+                "cratedb-restore:0.1.0",
+                "docker.io/library/cratedb-restore:0.1.0",
+            ),
+            ("crate/crate:5.10", "docker.io/crate/crate:5.10"),
+            ("registry.k8s.io/pause:3.9", "registry.k8s.io/pause:3.9"),
+            ("localhost:5000/a/b", "localhost:5000/a/b:latest"),
+            ("a/b@sha256:00", "docker.io/a/b@sha256:00"),
+        ] {
+            assert_eq!(normalize_reference(given), stored, "{given}");
         }
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
-use oci_image::images::{busybox, pause};
+use oci_image::images::{busybox, pause, product};
 use oci_image::{Error, Image, layout};
 
 #[derive(Parser)]
@@ -25,11 +25,30 @@ enum Cmd {
     Pause(Out),
     /// Debian's busybox-static with its applet links (sh, wget, nslookup, ...).
     Busybox(Out),
-    /// Write all images into one directory with stable names (pause.tar, busybox.tar).
+    /// The product: both binaries, their shared libraries, nonroot user, as the Dockerfile.
+    Product {
+        #[command(flatten)]
+        out: Out,
+        #[command(flatten)]
+        binaries: ProductBinaries,
+    },
+    /// All images into one directory: pause.tar, busybox.tar, product.tar.
     All {
         #[arg(long, value_name = "DIR")]
         out_dir: PathBuf,
+        #[command(flatten)]
+        binaries: ProductBinaries,
     },
+}
+
+#[derive(Args)]
+struct ProductBinaries {
+    /// The webhook binary [default: cratedb-restore-webhook in the cargo target dir's release/]
+    #[arg(long, value_name = "PATH")]
+    webhook: Option<PathBuf>,
+    /// The Job binary [default: cratedb-restore-job in the cargo target dir's release/]
+    #[arg(long, value_name = "PATH")]
+    job: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -61,7 +80,17 @@ fn run(cli: Cli) -> Result<(), Error> {
         Cmd::Busybox(out) => write(&out.out, mtime, || {
             busybox::image(out.reference.clone().unwrap_or_else(busybox::reference))
         }),
-        Cmd::All { out_dir } => {
+        Cmd::Product { out, binaries } => write(&out.out, mtime, || {
+            let (webhook, job) = binaries.paths()?;
+            product::image(
+                out.reference.clone().unwrap_or_else(product::reference),
+                &webhook,
+                &job,
+            )
+        }),
+        Cmd::All { out_dir, binaries } => {
+            // Inputs first: a missing binary should fail before minutes of work.
+            let (webhook, job) = binaries.paths()?;
             std::fs::create_dir_all(&out_dir).map_err(|e| Error::Io {
                 context: format!("creating {}", out_dir.display()),
                 source: e,
@@ -71,8 +100,49 @@ fn run(cli: Cli) -> Result<(), Error> {
             })?;
             write(&out_dir.join("busybox.tar"), mtime, || {
                 busybox::image(busybox::reference())
+            })?;
+            write(&out_dir.join("product.tar"), mtime, || {
+                product::image(product::reference(), &webhook, &job)
             })
         }
+    }
+}
+
+impl ProductBinaries {
+    fn paths(&self) -> Result<(PathBuf, PathBuf), Error> {
+        Ok((
+            given_or_release(&self.webhook, "cratedb-restore-webhook")?,
+            given_or_release(&self.job, "cratedb-restore-job")?,
+        ))
+    }
+}
+
+/// The given path, or the release build next to this tool's own build: `cargo run` puts this
+/// binary at `<target>/<profile>/oci-image`, whatever CARGO_TARGET_DIR is.
+fn given_or_release(given: &Option<PathBuf>, name: &str) -> Result<PathBuf, Error> {
+    let path = match given {
+        Some(path) => path.clone(),
+        None => {
+            let exe = std::env::current_exe().map_err(|e| Error::Io {
+                context: "locating oci-image itself".into(),
+                source: e,
+            })?;
+            let target = exe.parent().and_then(Path::parent).ok_or_else(|| {
+                Error::Host(format!(
+                    "{}: not in a cargo target directory",
+                    exe.display()
+                ))
+            })?;
+            target.join("release").join(name)
+        }
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::Host(format!(
+            "{} does not exist: cargo build --release --workspace --bins (or pass its path)",
+            path.display()
+        )))
     }
 }
 

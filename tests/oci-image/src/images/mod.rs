@@ -5,6 +5,7 @@
 pub mod base;
 pub mod busybox;
 pub mod pause;
+pub mod product;
 
 use std::path::PathBuf;
 

@@ -148,18 +148,28 @@ pub fn extract(layer: &[u8], dir: &Path) {
 /// Runs a command inside an unpacked rootfs (`chroot`, so the host's files are out of reach:
 /// a missing library or file shows up as a failure). Needs root, as CI has.
 pub fn chroot(root: &Path, args: &[&str]) -> Output {
+    chroot_as(root, None, &[], args)
+}
+
+/// As [`chroot`], as `user` (`uid:gid`) and with `env` besides PATH: the environment a
+/// container runtime would give.
+pub fn chroot_as(root: &Path, user: Option<&str>, env: &[(&str, &str)], args: &[&str]) -> Output {
     assert!(
         is_root(),
         "running inside the image's rootfs needs root (chroot)"
     );
-    Command::new("chroot")
-        .arg(root)
+    let mut cmd = Command::new("/usr/sbin/chroot");
+    if let Some(user) = user {
+        cmd.arg(format!("--userspec={user}"));
+    }
+    cmd.arg(root)
         .args(args)
         .env_clear()
         .env(
             "PATH",
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         )
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }
