@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
-use oci_image::images::{busybox, pause, product};
+use oci_image::images::{busybox, pause, product, simulator};
 use oci_image::{Error, Image, layout};
 
 #[derive(Parser)]
@@ -32,12 +32,21 @@ enum Cmd {
         #[command(flatten)]
         binaries: ProductBinaries,
     },
-    /// All images into one directory: pause.tar, busybox.tar, product.tar.
+    /// The CrateDB simulator with the real crash shell on Debian's Python 3.11.
+    Simulator {
+        #[command(flatten)]
+        out: Out,
+        #[command(flatten)]
+        inputs: SimulatorInputs,
+    },
+    /// All four images into one directory: pause.tar, busybox.tar, product.tar, simulator.tar.
     All {
         #[arg(long, value_name = "DIR")]
         out_dir: PathBuf,
         #[command(flatten)]
         binaries: ProductBinaries,
+        #[command(flatten)]
+        inputs: SimulatorInputs,
     },
 }
 
@@ -49,6 +58,16 @@ struct ProductBinaries {
     /// The Job binary [default: cratedb-restore-job in the cargo target dir's release/]
     #[arg(long, value_name = "PATH")]
     job: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct SimulatorInputs {
+    /// The simulator binary [default: cratedb-sim in the cargo target dir's release/]
+    #[arg(long, value_name = "PATH")]
+    sim: Option<PathBuf>,
+    /// crash as installed by tests/tools/install-crash.sh (its output directory) [default: run it]
+    #[arg(long, value_name = "DIR")]
+    crash_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -88,9 +107,19 @@ fn run(cli: Cli) -> Result<(), Error> {
                 &job,
             )
         }),
-        Cmd::All { out_dir, binaries } => {
+        Cmd::Simulator { out, inputs } => write(&out.out, mtime, || {
+            let sim = inputs.sim()?;
+            let reference = out.reference.clone().unwrap_or_else(simulator::reference);
+            simulator::image(reference, &sim, inputs.crash_dir.as_deref())
+        }),
+        Cmd::All {
+            out_dir,
+            binaries,
+            inputs,
+        } => {
             // Inputs first: a missing binary should fail before minutes of work.
             let (webhook, job) = binaries.paths()?;
+            let sim = inputs.sim()?;
             std::fs::create_dir_all(&out_dir).map_err(|e| Error::Io {
                 context: format!("creating {}", out_dir.display()),
                 source: e,
@@ -103,6 +132,9 @@ fn run(cli: Cli) -> Result<(), Error> {
             })?;
             write(&out_dir.join("product.tar"), mtime, || {
                 product::image(product::reference(), &webhook, &job)
+            })?;
+            write(&out_dir.join("simulator.tar"), mtime, || {
+                simulator::image(simulator::reference(), &sim, inputs.crash_dir.as_deref())
             })
         }
     }
@@ -114,6 +146,12 @@ impl ProductBinaries {
             given_or_release(&self.webhook, "cratedb-restore-webhook")?,
             given_or_release(&self.job, "cratedb-restore-job")?,
         ))
+    }
+}
+
+impl SimulatorInputs {
+    fn sim(&self) -> Result<PathBuf, Error> {
+        given_or_release(&self.sim, "cratedb-sim")
     }
 }
 

@@ -69,3 +69,56 @@ fn a_bad_source_date_epoch_is_an_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("SOURCE_DATE_EPOCH"));
     assert!(!dir.path().join("p.tar").exists());
 }
+
+#[test]
+fn all_writes_the_four_images_under_stable_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stdout, _) = oci_image(
+        &[
+            "all",
+            "--out-dir",
+            dir.path().to_str().unwrap(),
+            "--webhook",
+            "/usr/bin/id",
+            "--job",
+            "/usr/bin/true",
+            "--sim",
+            "/usr/bin/true",
+        ],
+        None,
+    );
+    let version = env!("CARGO_PKG_VERSION");
+    let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split(' ').collect()).collect();
+    let expected = [
+        ("pause", "pause.tar"),
+        ("busybox", "busybox.tar"),
+        ("cratedb-restore", "product.tar"),
+        ("cratedb-sim", "simulator.tar"),
+    ];
+    assert_eq!(lines.len(), expected.len(), "{stdout}");
+    for (line, (name, file)) in lines.iter().zip(expected) {
+        assert_eq!(
+            line[0],
+            format!("localhost/cratedb-restore-e2e/{name}:{version}")
+        );
+        assert!(line[1].starts_with("sha256:"));
+        let path = dir.path().join(file);
+        assert_eq!(line[2], path.to_str().unwrap());
+        assert!(path.is_file());
+    }
+    // Nothing half-written left behind.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
+}
+
+#[test]
+fn a_missing_binary_is_an_error_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_oci-image"))
+        .args(["all", "--webhook", "/nonexistent/webhook", "--out-dir"])
+        .arg(dir.path().join("images"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/webhook does not exist"));
+    assert!(!dir.path().join("images").exists());
+}

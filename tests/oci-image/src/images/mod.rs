@@ -6,6 +6,7 @@ pub mod base;
 pub mod busybox;
 pub mod pause;
 pub mod product;
+pub mod simulator;
 
 use std::path::PathBuf;
 
