@@ -629,8 +629,12 @@ impl Kubectl {
     fn run_with(&self, args: &[&str], stdin: Option<&str>) -> Run {
         let mut cmd = Command::new(&self.bin);
         cmd.env("KUBECONFIG", &self.kubeconfig)
-            .arg(format!("--cache-dir={}", self.cache_dir.display()))
-            .args(args)
+            .arg(format!("--cache-dir={}", self.cache_dir.display()));
+        // Global flags before the command: after `exec ... --` they would be the command's.
+        if let Some(token) = &self.token {
+            cmd.arg(format!("--token={token}"));
+        }
+        cmd.args(args)
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -638,9 +642,6 @@ impl Kubectl {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if let Some(token) = &self.token {
-            cmd.arg(format!("--token={token}"));
-        }
         let mut child = cmd.spawn().expect("run kubectl");
         if let Some(input) = stdin {
             child
