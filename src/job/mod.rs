@@ -340,18 +340,17 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
             status
                 .state
                 .set_condition("Restored", "False", "InvalidRequest", &message);
-            let _ = status.save().await;
+            if let Err(error) = status.save().await {
+                tracing::error!(%error, "cannot write the final status; a retry may help");
+                return ExitStatus::Retry;
+            }
             events.warning("RestoreFailed", "Validate", message).await;
             return ExitStatus::Failed;
         }
     };
 
     let secrets = Api::namespaced(client.clone(), &run.namespace);
-    let waiting = Backoff {
-        initial: config.retry_initial_delay,
-        max: Duration::from_secs(30).max(config.retry_initial_delay),
-        max_attempts: config.step_attempts,
-    };
+    let waiting = config.backoff();
     let wait_for = |secret: String, key: &'static str| {
         wait_for_secret(&secrets, secret, key, &waiting, deadline)
     };

@@ -103,7 +103,7 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         Err(e) => {
             rollback_renames(ctx, &mut result).await;
             result["restoreIssuing"] = json!(false);
-            let _ = remember(ctx, STEP, &result).await;
+            remember(ctx, STEP, &result).await?;
             Err(StepError::permanent(match &e {
                 SqlError::Sql { code, message } if code == "42P07" => {
                     format!("Relation with the same name already exists: {message}")
@@ -121,7 +121,12 @@ async fn restore_visible(
     repository: &str,
     relations: &[TableIdent],
 ) -> Result<bool, StepError> {
-    let running = catalog::running_restores(&ctx.db, repository, &ctx.request.snapshot).await?;
+    let running = catalog::running_restores(
+        async |sql: &str| ctx.db.query(sql, &[]).await,
+        repository,
+        &ctx.request.snapshot,
+    )
+    .await?;
     if !running.is_empty() {
         return Ok(true);
     }
