@@ -215,3 +215,24 @@ async fn a_sidecar_that_asks_to_slow_down_is_retried() {
     );
     assert!(h.logs.text().contains("429"));
 }
+
+#[tokio::test]
+async fn a_whole_run_makes_at_most_40_kubernetes_api_requests() {
+    // Every step's completion is written before the next starts (SPEC A6): one status write per
+    // step, plus the few records a crash-safe step needs, the Secrets, the CronJob, the
+    // StatefulSets, backup-metrics, the reset and three Events.
+    let h = Harness::with_snapshot(orders_snapshot()).await;
+    let mut config = h.config.clone();
+    config.progress_write_interval =
+        cratedb_restore::job::config::JobConfig::new("ns", "c", "r").progress_write_interval;
+    let exit = cratedb_restore::job::run(config, h.client.clone()).await;
+    assert_eq!(exit, ExitStatus::Done, "{}", h.logs.text());
+    let requests = h.api_requests.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(requests <= 40, "{requests} Kubernetes API requests");
+    let mut events: Vec<String> = h.events().await.into_iter().map(|(r, _)| r).collect();
+    events.sort();
+    assert_eq!(
+        events,
+        ["RestoreSent", "RestoreStarted", "RestoreSucceeded"]
+    );
+}

@@ -120,7 +120,7 @@ async fn type_all_succeeds_end_to_end() {
     assert!(
         events
             .iter()
-            .any(|(r, n)| r == "StepSucceeded" && n.contains("await_restore"))
+            .any(|(r, n)| r == "RestoreSent" && n.contains("RESTORE started"))
     );
     assert_eq!(
         h.sink.feedback().last().unwrap(),

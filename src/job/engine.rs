@@ -183,7 +183,12 @@ async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> Result<bool, StepErro
                     record.result = report.result;
                 }
                 tracing::info!(duration_ms = elapsed_ms, outcome = "succeeded", "{}", report.message);
-                ctx.events.normal("StepSucceeded", &id.reason(), format!("Step {} succeeded: {}", id.as_str(), report.message)).await;
+                // Events cost an API request each: the run's start and end, every failure, and
+                // the moment CrateDB starts restoring tell the story in `kubectl describe`; every
+                // step's result is in status.restore.steps and the log.
+                if id == StepId::RestoreBackupData {
+                    ctx.events.normal("RestoreSent", &id.reason(), format!("Restore run {}: {}", ctx.run.run_id, report.message)).await;
+                }
                 true
             }
             Err(error) => {

@@ -372,7 +372,7 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         host: config.crate_host(),
         port: config.crate_port,
         user: "system".into(),
-        password: SecretString::from(password),
+        password: SecretString::from(password.clone()),
         schema: "doc".into(),
         connect_timeout: Duration::from_secs(10),
         statement_timeout: config.sql_timeout,
@@ -434,6 +434,7 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         cleanup_deadline,
         earlier_failure: false,
         settings_before: None,
+        system_password: SecretString::from(password),
     };
     if !resumed {
         ctx.events

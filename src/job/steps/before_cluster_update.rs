@@ -123,6 +123,7 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
                     json!({"name": name, "apiVersion": ar.api_version, "suspendedByUs": ours});
             }
         }
+        // Written now: if this step fails further on, cleanup must still know what to re-enable.
         remember(ctx, STEP, &result).await?;
     }
 

@@ -14,16 +14,6 @@ use crate::{
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
     ensure_namespace_not_terminating(ctx).await?;
-    let system_secret = super::restore_system_user_password::system_secret(&ctx.run.cluster);
-    if ctx
-        .secret_value(&system_secret, "password")
-        .await?
-        .is_none()
-    {
-        return Err(StepError::permanent(format!(
-            "Secret {system_secret} with key password could not be found; the restore needs the system user's password"
-        )));
-    }
     let versions = ctx.db.query(queries::SERVER_VERSIONS, &[]).await?;
     let server_version = queries::server_version(&versions);
     ctx.status.state.server_version = server_version.map(|v| v.to_string());
@@ -96,12 +86,27 @@ pub async fn ensure_repository(ctx: &mut RunContext) -> Result<(), StepError> {
         .iter()
         .map(|s| s.to_string())
         .collect();
+    // Each Secret once, however many fields point into it.
+    let mut read: std::collections::BTreeMap<&str, k8s_openapi::api::core::v1::Secret> =
+        Default::default();
+    for credential in &ctx.request.credentials {
+        if !read.contains_key(credential.secret.as_str()) {
+            let secret = ctx
+                .secrets()
+                .get_opt(&credential.secret)
+                .await?
+                .ok_or_else(|| {
+                    StepError::permanent(format!(
+                        "Secret {} could not be found.",
+                        credential.secret
+                    ))
+                })?;
+            read.insert(&credential.secret, secret);
+        }
+    }
     for credential in &ctx.request.credentials {
         let field = credential.field.crd_field;
-        let secrets = ctx.secrets();
-        let secret = secrets.get_opt(&credential.secret).await?.ok_or_else(|| {
-            StepError::permanent(format!("Secret {} could not be found.", credential.secret))
-        })?;
+        let secret = &read[credential.secret.as_str()];
         let bytes = secret
             .data
             .as_ref()
