@@ -6,11 +6,16 @@
 
 use std::fmt;
 
+use std::collections::BTreeMap;
+
 use crate::{
-    repository::{CredentialField, StorageProvider},
+    repository::StorageProvider,
+    resource::{BackupsSpec, SecretKeySelector},
     resource::{PartitionSpec, RestoreSnapshotSpec, SecretRef},
+    restore_options::{self, RestoreOptions},
     restore_type::{PartitionTarget, RestoreTarget, RestoreType, Section},
     sql::{SqlLiteral, TableIdent, parse_single_ident},
+    version::ServerVersion,
 };
 
 pub const SPEC_PATH: &str = "spec.cluster.restoreSnapshot";
@@ -37,18 +42,15 @@ impl fmt::Display for FieldError {
     }
 }
 
-/// A secret value the restore needs: which field asks for it and where it lives.
+/// A secret value the restore needs: the repository setting it becomes, where the request
+/// names it, and where it lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialRef {
-    pub field: CredentialField,
+    pub setting: &'static str,
+    /// `spec.cluster.restoreSnapshot.bucket`, an option annotation, or `spec.backups.aws.…`.
+    pub path: String,
     pub secret: String,
     pub key: String,
-}
-
-impl CredentialRef {
-    pub fn path(&self) -> String {
-        format!("{SPEC_PATH}.{}", self.field.crd_field)
-    }
 }
 
 /// A request that passed every rule that needs no cluster access.
@@ -58,8 +60,10 @@ pub struct RestoreRequest {
     pub restore_type: RestoreType,
     pub target: RestoreTarget,
     pub provider: StorageProvider,
-    /// In the provider's binding order (SPEC B§6).
+    /// In the provider's binding order (SPEC B§6), then the S3 endpoint and region if any.
     pub credentials: Vec<CredentialRef>,
+    /// The options from `restore.cloud.crate.io/` annotations (SPEC A27).
+    pub options: RestoreOptions,
     /// Things that are allowed but probably not what the user meant.
     pub warnings: Vec<String>,
 }
@@ -163,6 +167,7 @@ pub fn validate(spec: &RestoreSnapshotSpec) -> Result<RestoreRequest, Vec<FieldE
             target,
             provider,
             credentials,
+            options: RestoreOptions::default(),
             warnings,
         }),
         _ => Err(errors),
@@ -360,13 +365,157 @@ fn credential_refs(
         }
         if let (Some(name), Some(key)) = (name, key) {
             refs.push(CredentialRef {
-                field: *field,
+                setting: field.setting,
+                path,
                 secret: name.to_string(),
                 key: key.to_string(),
             });
         }
     }
     refs
+}
+
+/// The whole request: `restoreSnapshot`, the option annotations and, for S3, the cluster's own
+/// backup endpoint and region as defaults (SPEC A27). Every problem at once.
+pub fn validate_with_options(
+    spec: &RestoreSnapshotSpec,
+    annotations: &BTreeMap<String, String>,
+    backups: Option<&BackupsSpec>,
+) -> Result<RestoreRequest, Vec<FieldError>> {
+    let request = validate(spec);
+    let options = restore_options::parse(annotations);
+    let (mut request, options) = match (request, options) {
+        (Ok(request), Ok(options)) => (request, options),
+        (request, options) => {
+            let mut errors = request.err().unwrap_or_default();
+            errors.extend(options.err().unwrap_or_default());
+            return Err(errors);
+        }
+    };
+    let mut errors = Vec::new();
+    let restores_tables = request.target.restores_tables();
+    if options.rename.as_ref().is_some_and(|r| r.renames()) && !restores_tables {
+        errors.push(FieldError::new(
+            restore_options::path(restore_options::TABLE_RENAME_PATTERN),
+            format!(
+                "renames restored tables, but a {} restore restores none; remove the rename annotations or restore tables",
+                request.restore_type
+            ),
+        ));
+    }
+    if options.on_conflict == restore_options::OnConflict::Skip
+        && !matches!(request.restore_type, RestoreType::All | RestoreType::Tables)
+    {
+        errors.push(FieldError::new(
+            restore_options::path(restore_options::ON_CONFLICT),
+            format!(
+                "skip leaves existing tables and partitions out of a restore of type all or tables; a {} restore cannot skip, remove it (or restore type tables)",
+                request.restore_type
+            ),
+        ));
+    }
+    let defaults = backups.and_then(|b| b.aws.as_ref());
+    for (setting, annotation, explicit, default, default_path) in [
+        (
+            "endpoint",
+            restore_options::S3_ENDPOINT_SECRET_REF,
+            &options.s3_endpoint,
+            defaults.and_then(|a| a.endpoint_url.as_ref()),
+            "spec.backups.aws.endpointUrl",
+        ),
+        (
+            "region",
+            restore_options::S3_REGION_SECRET_REF,
+            &options.s3_region,
+            defaults.and_then(|a| a.region.as_ref()),
+            "spec.backups.aws.region",
+        ),
+    ] {
+        if request.provider != StorageProvider::Aws {
+            if explicit.is_some() {
+                errors.push(FieldError::new(
+                    restore_options::path(annotation),
+                    format!(
+                        "applies to S3 repositories only, but backupProvider is {}; remove it",
+                        request.provider
+                    ),
+                ));
+            }
+            continue;
+        }
+        let reference = match (explicit, default) {
+            (Some(explicit), _) => Some((
+                restore_options::path(annotation),
+                explicit.secret.clone(),
+                explicit.key.clone(),
+            )),
+            (
+                None,
+                Some(SecretRef {
+                    secret_key_ref:
+                        Some(SecretKeySelector {
+                            name: Some(name),
+                            key: Some(key),
+                        }),
+                }),
+            ) if !name.is_empty() && !key.is_empty() => {
+                Some((default_path.to_string(), name.clone(), key.clone()))
+            }
+            _ => None,
+        };
+        if let Some((path, secret, key)) = reference {
+            request.credentials.push(CredentialRef {
+                setting,
+                path,
+                secret,
+                key,
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    request.options = options;
+    Ok(request)
+}
+
+/// CrateDB 5.6.0 added the RESTORE rename parameters.
+pub const RENAME_SINCE: ServerVersion = ServerVersion::new(5, 6, 0);
+/// CrateDB 6.3.0 added the `region` setting of s3 repositories (older servers infer it).
+pub const S3_REGION_SINCE: ServerVersion = ServerVersion::new(6, 3, 0);
+
+/// What CrateDB `version` cannot do of this request, each naming the option to change.
+pub fn unsupported_by(request: &RestoreRequest, version: ServerVersion) -> Vec<FieldError> {
+    let mut problems = Vec::new();
+    if let Some(rename) = request.options.rename.as_ref().filter(|r| r.renames())
+        && version < RENAME_SINCE
+    {
+        let named = rename
+            .parameters()
+            .first()
+            .map(|(name, _)| name.replace('_', "-"))
+            .unwrap_or_else(|| "table-rename-pattern".into());
+        problems.push(FieldError::new(
+            restore_options::path(&format!("{}{named}", restore_options::PREFIX)),
+            format!(
+                "CrateDB {version} cannot restore under other names (RESTORE's rename parameters came with {RENAME_SINCE}); upgrade the cluster or remove the rename annotations"
+            ),
+        ));
+    }
+    if version < S3_REGION_SINCE
+        && let Some(region) = request
+            .credentials
+            .iter()
+            .find(|c| c.setting == "region" && c.path.starts_with("metadata."))
+    {
+        problems.push(FieldError::new(
+            &region.path,
+            format!(
+                "CrateDB {version} has no region setting for s3 repositories (it came with {S3_REGION_SINCE}; older servers infer the region from the endpoint); remove the annotation"
+            ),
+        ));
+    }
+    problems
 }
 
 /// Joins problems into one admission message.
@@ -415,7 +564,7 @@ mod tests {
         assert_eq!(req.restore_type, RestoreType::Tables);
         assert_eq!(req.target, RestoreTarget::All);
         assert_eq!(req.provider, StorageProvider::Aws);
-        let settings: Vec<_> = req.credentials.iter().map(|c| c.field.setting).collect();
+        let settings: Vec<_> = req.credentials.iter().map(|c| c.setting).collect();
         assert_eq!(
             settings,
             ["access_key", "base_path", "bucket", "secret_key"]
