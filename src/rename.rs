@@ -418,7 +418,9 @@ fn class(chars: &[char], start: usize) -> Result<(String, usize), String> {
         match c {
             ']' if !first => return Ok((out + "]", i + 1)),
             '[' => {
-                return Err("uses a nested or POSIX character class, which is not supported".into());
+                return Err(
+                    "uses a nested or POSIX character class, which is not supported".into(),
+                );
             }
             '&' if chars.get(i + 1) == Some(&'&') => {
                 return Err("uses a class intersection (&&), which is not supported".into());

@@ -737,4 +737,123 @@ mod tests {
             ]
         );
     }
+
+    fn options(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn s3_endpoint_and_region_come_from_options_or_the_clusters_backups() {
+        use restore_options::{S3_ENDPOINT_SECRET_REF, S3_REGION_SECRET_REF};
+        let backups: BackupsSpec = serde_json::from_value(json!({"aws": {
+            "endpointUrl": {"secretKeyRef": {"name": "backup-s3", "key": "endpoint"}},
+            "region": {"secretKeyRef": {"name": "backup-s3", "key": "region"}}}}))
+        .unwrap();
+        let aws = with_aws(json!({"snapshot": "s"}));
+        let req = validate_with_options(
+            &aws,
+            &options(&[(S3_ENDPOINT_SECRET_REF, "minio/url")]),
+            Some(&backups),
+        )
+        .unwrap();
+        let extra: Vec<(&str, &str, &str)> = req.credentials[4..]
+            .iter()
+            .map(|c| (c.setting, c.path.as_str(), c.secret.as_str()))
+            .collect();
+        assert_eq!(
+            extra,
+            [
+                (
+                    "endpoint",
+                    r#"metadata.annotations["restore.cloud.crate.io/s3-endpoint-secret-ref"]"#,
+                    "minio"
+                ),
+                ("region", "spec.backups.aws.region", "backup-s3"),
+            ]
+        );
+        // Azure has no S3 endpoint: named explicitly it is an error, the S3 defaults are ignored.
+        let azure = spec(json!({"snapshot": "s", "backupProvider": "azure_blob",
+            "accountKey": {"secretKeyRef": {"name": "a", "key": "k"}},
+            "accountName": {"secretKeyRef": {"name": "a", "key": "n"}},
+            "container": {"secretKeyRef": {"name": "a", "key": "c"}},
+            "basePath": {"secretKeyRef": {"name": "a", "key": "p"}}}));
+        assert_eq!(
+            validate_with_options(&azure, &options(&[]), Some(&backups))
+                .unwrap()
+                .credentials
+                .len(),
+            4
+        );
+        let errors = validate_with_options(
+            &azure,
+            &options(&[(S3_REGION_SECRET_REF, "r/region")]),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            r#"metadata.annotations["restore.cloud.crate.io/s3-region-secret-ref"]: applies to S3 repositories only, but backupProvider is azure_blob; remove it"#
+        );
+    }
+
+    #[test]
+    fn options_that_do_not_fit_the_type_are_refused() {
+        use restore_options::{ON_CONFLICT, TABLE_RENAME_REPLACEMENT};
+        let metadata = with_aws(json!({"snapshot": "s", "type": "metadata"}));
+        let errors: Vec<String> = validate_with_options(
+            &metadata,
+            &options(&[(TABLE_RENAME_REPLACEMENT, "x_$1"), (ON_CONFLICT, "skip")]),
+            None,
+        )
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].contains("a metadata restore restores none"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].contains("a metadata restore cannot skip"),
+            "{errors:?}"
+        );
+        let sections =
+            with_aws(json!({"snapshot": "s", "type": "sections", "sections": ["tables"]}));
+        assert!(
+            validate_with_options(&sections, &options(&[(ON_CONFLICT, "skip")]), None).is_err()
+        );
+    }
+
+    #[test]
+    fn old_servers_lack_renames_and_the_s3_region() {
+        use restore_options::{S3_REGION_SECRET_REF, TABLE_RENAME_REPLACEMENT};
+        let req = validate_with_options(
+            &with_aws(json!({"snapshot": "s"})),
+            &options(&[
+                (TABLE_RENAME_REPLACEMENT, "$1_copy"),
+                (S3_REGION_SECRET_REF, "s/r"),
+            ]),
+            None,
+        )
+        .unwrap();
+        let at = |v| -> Vec<String> {
+            unsupported_by(&req, v)
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            at(ServerVersion::new(5, 5, 4)),
+            [
+                r#"metadata.annotations["restore.cloud.crate.io/table-rename-replacement"]: CrateDB 5.5.4 cannot restore under other names (RESTORE's rename parameters came with 5.6.0); upgrade the cluster or remove the rename annotations"#,
+                r#"metadata.annotations["restore.cloud.crate.io/s3-region-secret-ref"]: CrateDB 5.5.4 has no region setting for s3 repositories (it came with 6.3.0; older servers infer the region from the endpoint); remove the annotation"#,
+            ]
+        );
+        assert_eq!(at(ServerVersion::new(6, 2, 1)).len(), 1);
+        assert!(at(ServerVersion::new(6, 3, 0)).is_empty());
+    }
 }

@@ -781,4 +781,153 @@ mod tests {
         );
         assert_eq!(p.conflicts.len(), 1);
     }
+
+    fn with_options(mut req: RestoreRequest, pairs: &[(&str, &str)]) -> RestoreRequest {
+        let annotations = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        req.options = crate::restore_options::parse(&annotations).unwrap();
+        req
+    }
+
+    fn parted_snapshot(days: &[&str]) -> SnapshotInfo {
+        let mut snap = snapshot(&["doc.a", "doc.parted"]);
+        snap.partitions = days
+            .iter()
+            .map(|d| SnapshotPartition {
+                table: t("doc.parted"),
+                values: vec![json!(d)],
+            })
+            .collect();
+        snap
+    }
+
+    fn cluster_partition(day: &str) -> Partition {
+        Partition {
+            table: t("doc.parted"),
+            partition_ident: format!("ident-{day}"),
+            values: json!({"day": day}).as_object().unwrap().clone(),
+            closed: false,
+        }
+    }
+
+    #[test]
+    fn renamed_relations_are_planned_and_checked_under_their_targets() {
+        use crate::restore_options::{SCHEMA_RENAME_REPLACEMENT, TABLE_RENAME_REPLACEMENT};
+        let req = with_options(
+            request(RestoreType::All, RestoreTarget::All),
+            &[
+                (SCHEMA_RENAME_REPLACEMENT, "restored"),
+                (TABLE_RENAME_REPLACEMENT, "$1_copy"),
+            ],
+        );
+        let snap = snapshot(&["doc.a", "doc.b"]);
+        // The originals exist: no conflict, they are not the targets.
+        let p = run(&req, &snap, &[rel("doc.a"), rel("doc.b")], &[]);
+        assert!(p.conflicts.is_empty(), "{p:?}");
+        assert_eq!(p.relations, [t("restored.a_copy"), t("restored.b_copy")]);
+        assert_eq!(
+            serde_json::to_value(&p.renamed).unwrap(),
+            json!([{"from": {"schema": "doc", "table": "a"}, "to": {"schema": "restored", "table": "a_copy"}},
+                   {"from": {"schema": "doc", "table": "b"}, "to": {"schema": "restored", "table": "b_copy"}}])
+        );
+        assert_eq!(p.keyword, "ALL");
+        // A target that exists is a conflict, named by its target.
+        let p = run(&req, &snap, &[rel("restored.b_copy")], &[]);
+        assert_eq!(p.conflicts.len(), 1);
+        assert!(
+            p.conflicts[0].starts_with("restored.b_copy already exists"),
+            "{p:?}"
+        );
+        // Two tables landing on one name.
+        let req = with_options(
+            request(RestoreType::All, RestoreTarget::All),
+            &[(TABLE_RENAME_REPLACEMENT, "same")],
+        );
+        let p = run(&req, &snap, &[], &[]);
+        assert_eq!(
+            p.conflicts,
+            [
+                "doc.a and doc.b would both be restored as doc.same; change the rename pattern so every table gets its own name"
+            ]
+        );
+    }
+
+    #[test]
+    fn renaming_a_partitioned_table_needs_5_7_2() {
+        let req = with_options(
+            request(RestoreType::All, RestoreTarget::All),
+            &[(
+                crate::restore_options::SCHEMA_RENAME_REPLACEMENT,
+                "restored",
+            )],
+        );
+        let snap = parted_snapshot(&["2024-01-01"]);
+        let at = |version| {
+            plan(&PlanInput {
+                request: &req,
+                snapshot: &snap,
+                relations: &[],
+                partitions: &[],
+                server_version: Some(version),
+            })
+        };
+        let old = at(ServerVersion::new(5, 7, 1));
+        assert_eq!(
+            old.conflicts,
+            [
+                "doc.parted is partitioned: CrateDB 5.7.1 restores a renamed partitioned table empty (fixed in 5.7.2); upgrade the cluster or restore it under its own name"
+            ]
+        );
+        assert!(at(ServerVersion::new(5, 7, 2)).conflicts.is_empty());
+    }
+
+    #[test]
+    fn skip_restores_only_what_is_missing() {
+        let req = with_options(
+            request(RestoreType::All, RestoreTarget::All),
+            &[(crate::restore_options::ON_CONFLICT, "skip")],
+        );
+        let snap = parted_snapshot(&["2024-01-01", "2024-01-02"]);
+        let mut parted = rel("doc.parted");
+        parted.partitioned_by = vec!["day".into()];
+        // doc.a exists; doc.parted exists with one of the snapshot's two partitions.
+        let p = run(
+            &req,
+            &snap,
+            &[rel("doc.a"), parted.clone()],
+            &[cluster_partition("2024-01-01")],
+        );
+        assert!(p.conflicts.is_empty(), "{p:?}");
+        assert_eq!(
+            p.keyword,
+            r#"TABLE "doc"."parted" PARTITION ("day" = '2024-01-02')"#
+        );
+        let skipped: Vec<String> = p.skipped.iter().map(Skipped::describe).collect();
+        assert_eq!(
+            skipped,
+            ["doc.a", r#"doc.parted PARTITION ("day" = '2024-01-01')"#]
+        );
+        assert_eq!(p.partitions.len(), 1);
+        assert!(p.relations.is_empty());
+        // Nothing exists: the tables one by one, not ALL (no metadata over the cluster's).
+        let p = run(&req, &snap, &[], &[]);
+        assert_eq!(p.keyword, r#"TABLE "doc"."a", "doc"."parted""#);
+        assert_eq!(p.relations, [t("doc.a"), t("doc.parted")]);
+        assert!(p.warnings.iter().any(|w| w.contains("not its metadata")));
+        // Everything exists: nothing to restore.
+        let p = run(
+            &req,
+            &snap,
+            &[rel("doc.a"), parted],
+            &[
+                cluster_partition("2024-01-01"),
+                cluster_partition("2024-01-02"),
+            ],
+        );
+        assert!(p.nothing_to_restore(), "{p:?}");
+        let skipped: Vec<String> = p.skipped.iter().map(Skipped::describe).collect();
+        assert_eq!(skipped, ["doc.a", "doc.parted"]);
+    }
 }
