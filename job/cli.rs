@@ -164,6 +164,11 @@ pub struct Cli {
     #[arg(long, env = "CRATEDB_RESTORE_STEP_ATTEMPTS", default_value_t = 0)]
     pub step_attempts: u32,
 
+    /// Longest wait in seconds between two attempts of a step (the waits grow from 2 s,
+    /// doubling, with jitter).
+    #[arg(long, env = "CRATEDB_RESTORE_RETRY_MAX_DELAY", default_value_t = 30.0)]
+    pub retry_max_delay: f64,
+
     /// Seconds to wait at start for the CrateDB resource to show this run's id. The webhook
     /// creates the Job before the API server stores the request, so a fast Pod can read the
     /// resource first; a run id that never appears means the request was denied later.
@@ -216,6 +221,7 @@ impl Cli {
             "--poll-interval",
         )?;
         config.progress_write_interval = seconds(self.progress_interval, "--progress-interval")?;
+        config.retry_max_delay = seconds(self.retry_max_delay, "--retry-max-delay")?;
         config.step_attempts = self.step_attempts;
         config.start_wait = Duration::from_secs(self.start_wait);
         config.notifications = match (

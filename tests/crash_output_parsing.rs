@@ -1,14 +1,14 @@
-//! The product reads `crash -c` output with `cratedb::crash::parse_output`. Here the real
+//! The product reads what `crash` prints with `cratedb::crash::interpret`. Here the real
 //! `crash` 0.32.0 (installed by `tests/tools/install-crash.sh`) runs against the CrateDB
 //! simulator's HTTP endpoint, and what it prints must parse into the rows and errors CrateDB
-//! answered; the simulator's crash imitation (used by the pod-exec test endpoint) must parse
-//! into the same.
+//! answered, judged by crash's exit status; the simulator's crash imitation (used by the
+//! pod-exec test endpoint) must print the same.
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use cratedb_restore::cratedb::{SqlResult, crash::parse_output};
+use cratedb_restore::cratedb::{SqlResult, crash::interpret};
 use cratedb_sim::{Simulator, SimulatorHandle, TableDef};
 use serde_json::{Value, json};
 
@@ -71,19 +71,19 @@ async fn parse_real(
     sql: &str,
 ) -> (Result<SqlResult, String>, i32, String) {
     let (stdout, stderr, code) = real_crash(bin, sim, sql).await;
-    let real = parse_output(&stdout, &stderr).map_err(|e| e.to_string());
+    let real = interpret("crash", &stdout, &stderr, code).map_err(|e| e.to_string());
     let faithful = sim.crash_output(sql);
     assert_eq!(faithful.exit_code, code, "{sql}: exit status");
     assert_eq!(
-        parse_output(&faithful.stdout, &faithful.stderr).map_err(|e| e.to_string()),
+        interpret(
+            "crash",
+            &faithful.stdout,
+            &faithful.stderr,
+            faithful.exit_code
+        )
+        .map_err(|e| e.to_string()),
         real,
         "{sql}: crash_output"
-    );
-    let (out, err) = sim.crash(sql);
-    assert_eq!(
-        parse_output(&out, &err).map_err(|e| e.to_string()),
-        real,
-        "{sql}: render_crash_output"
     );
     (real, code, stderr)
 }
@@ -146,23 +146,15 @@ async fn real_crash_output_parses_into_rows_and_errors() {
     let err = error(&bin, &sim, "ALTER USER nobody SET (password = 'x')").await;
     assert_eq!(err, "RoleUnknownException[Role 'nobody' does not exist]");
 
-    // Product gap: parse_output recognises an error by the word "Exception", but some of
-    // CrateDB's exception names lack it (RelationUnknown, RelationAlreadyExists). crash exits 1
-    // and prints the error on stderr, yet it parses as an empty success. When parse_output
-    // also looks at crash's exit status, this becomes an error.
-    let (parsed, code, stderr) = parse_real(&bin, &sim, "SELECT * FROM doc.nope").await;
-    assert_eq!(code, 1);
-    assert_eq!(
-        stderr,
-        "CONNECT OK\nRelationUnknown[Relation 'doc.nope' unknown]\n"
-    );
-    assert_eq!(parsed, Ok(SqlResult::default()));
+    // Some of CrateDB's error names lack the word "Exception": the exit status says it failed.
+    let err = error(&bin, &sim, "SELECT * FROM doc.nope").await;
+    assert_eq!(err, "RelationUnknown[Relation 'doc.nope' unknown]");
 
     // a command that changes state: real crash once, then the imitation
     let (stdout, stderr, code) =
         real_crash(&bin, &sim, "ALTER USER \"system\" SET (password = 'it''s')").await;
     assert_eq!(code, 0, "{stdout}{stderr}");
-    let altered = parse_output(&stdout, &stderr).unwrap();
+    let altered = interpret("crash", &stdout, &stderr, code).unwrap();
     assert_eq!(altered.rowcount, Some(1));
     assert!(
         sim.users()
@@ -171,7 +163,13 @@ async fn real_crash_output_parses_into_rows_and_errors() {
     );
     let imitation = sim.crash_output("ALTER USER \"system\" SET (password = 'x')");
     assert_eq!(
-        parse_output(&imitation.stdout, &imitation.stderr).unwrap(),
+        interpret(
+            "crash",
+            &imitation.stdout,
+            &imitation.stderr,
+            imitation.exit_code
+        )
+        .unwrap(),
         altered
     );
     sim.shutdown().await;

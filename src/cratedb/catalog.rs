@@ -76,22 +76,18 @@ pub async fn snapshot(
     Ok(queries::snapshot_info(&rows))
 }
 
-/// Running restores of this snapshot from this repository, as `(id, state)`. Read over the
-/// PostgreSQL wire: polling it for a day through `crash` would open an exec session every poll.
+/// Running restores of this snapshot from this repository, as `(id, state)`, through `run`: the
+/// PostgreSQL wire while waiting (polling it for a day through `crash` would open an exec
+/// session every poll), the cleanup path afterwards.
 pub async fn running_restores(
-    db: &Pg,
+    run: impl AsyncFn(&str) -> Result<SqlResult, SqlError>,
     repository: &str,
     snapshot: &str,
 ) -> Result<Vec<(String, String)>, SqlError> {
-    match db
-        .query(queries::RUNNING_RESTORE, &[repository, snapshot])
-        .await
-    {
+    match run(&queries::running_restore(repository, snapshot)).await {
         Ok(rows) => Ok(queries::restore_rows(&rows)),
         Err(e) if is_unknown_column(&e) => {
-            let rows = db
-                .query(queries::RUNNING_RESTORE_BY_NAME, &[snapshot])
-                .await?;
+            let rows = run(&queries::running_restore_by_name(snapshot)).await?;
             Ok(queries::restore_rows(&rows))
         }
         Err(e) => Err(e),

@@ -29,12 +29,41 @@ pub fn drop_repository(repository: &str) -> String {
     format!("DROP REPOSITORY {}", quote_ident(repository))
 }
 
-/// Running restores of a snapshot ($2) from a repository ($1).
-pub const RUNNING_RESTORE: &str =
-    "SELECT id, state FROM sys.snapshot_restore WHERE repository = $1 AND name = $2";
-/// The same by snapshot name ($1) only, where `sys.snapshot_restore` has no `repository` column.
-pub const RUNNING_RESTORE_BY_NAME: &str =
-    "SELECT id, state FROM sys.snapshot_restore WHERE name = $1";
+/// Running restores of this snapshot from this repository. Both values are escaped literals:
+/// cleanup may have to send it through the superuser path, which takes no parameters.
+pub fn running_restore(repository: &str, snapshot: &str) -> String {
+    format!(
+        "SELECT id, state FROM sys.snapshot_restore WHERE repository = {} AND name = {}",
+        quote_literal(repository),
+        quote_literal(snapshot)
+    )
+}
+
+/// The same by snapshot name only, where `sys.snapshot_restore` has no `repository` column.
+pub fn running_restore_by_name(snapshot: &str) -> String {
+    format!(
+        "SELECT id, state FROM sys.snapshot_restore WHERE name = {}",
+        quote_literal(snapshot)
+    )
+}
+
+/// Whether CrateDB refused a statement for naming a relation it does not have.
+pub fn is_unknown_relation(error: &super::SqlError) -> bool {
+    match error {
+        super::SqlError::Sql { code, message } => {
+            code == "42P01" || message.contains("RelationUnknown")
+        }
+        _ => false,
+    }
+}
+
+/// Whether CrateDB refused a statement because repository `name` does not exist: over the
+/// PostgreSQL wire only the exception's text arrives (`[name] missing` in 5.x,
+/// `Repository 'name' unknown` later), through crash also its name.
+pub fn is_unknown_repository(error: &super::SqlError, name: &str) -> bool {
+    matches!(error, super::SqlError::Sql { message, .. }
+        if message.contains(name) && (message.contains("missing") || message.contains("unknown")))
+}
 
 /// Whether CrateDB refused a statement for naming a column it does not have.
 pub fn is_unknown_column(error: &super::SqlError) -> bool {
@@ -402,6 +431,10 @@ mod tests {
 
     #[test]
     fn statements_quote_and_escape() {
+        assert_eq!(
+            running_restore("restore_backup_1", "snap'1"),
+            "SELECT id, state FROM sys.snapshot_restore WHERE repository = 'restore_backup_1' AND name = 'snap''1'"
+        );
         assert_eq!(
             snapshots_in_progress(&TableIdent::new("sys", "jobs")),
             r#"SELECT stmt FROM sys.jobs WHERE stmt LIKE '%CREATE SNAPSHOT%' AND stmt NOT LIKE '%sys.jobs%'"#

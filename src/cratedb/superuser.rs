@@ -1,15 +1,16 @@
 //! The superuser path (SPEC A9, B§4.0): statements run as CrateDB's `crate` user, either through
 //! `crash` inside the CrateDB pod (pod exec over WebSocket) or, on OpenShift, through the
 //! crate-control sidecar's HTTP endpoint. Both take plain SQL (values already escaped) because
-//! `crash -c` takes no parameters. Statement text is never logged here: some carry passwords.
+//! crash takes no parameters. Statement text is never logged here: some carry passwords, and
+//! those go to crash on stdin.
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::{api::core::v1::Pod, apimachinery::pkg::apis::meta::v1::Status};
 use kube::{Api, Client, api::AttachParams};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{SqlError, SqlResult, crash, queries};
 
@@ -29,11 +30,15 @@ impl Superuser {
 
     /// `ALTER USER "u" SET (password = …)`. Through the sidecar the password is a bound
     /// parameter (CrateDB evaluates parameters in ALTER ROLE properties), so neither the statement
-    /// nor CrateDB's sys.jobs_log shows it; `crash -c` takes no parameters, so there it is an
-    /// escaped literal, as in the reference operator.
+    /// nor CrateDB's sys.jobs_log shows it. crash takes no parameters: there it is an escaped
+    /// literal, as in the reference operator, but on crash's stdin, so it is in no exec request
+    /// and no command line (SPEC A26); CrateDB's own sys.jobs_log still records the statement.
     pub async fn set_password(&self, user: &str, password: &str) -> Result<SqlResult, SqlError> {
         match self {
-            Self::Exec(exec) => exec.execute(&queries::alter_password(user, password)).await,
+            Self::Exec(exec) => {
+                exec.execute_secret(&queries::alter_password(user, password))
+                    .await
+            }
             Self::Sidecar(sidecar) => {
                 sidecar
                     .execute_with_args(&queries::alter_password_bound(user), &[password])
@@ -50,7 +55,7 @@ impl Superuser {
     }
 }
 
-/// `crash --verify-ssl=false --host=<scheme>://localhost:4200 -c <sql>` in container `crate`.
+/// `crash --verify-ssl=false --host=<scheme>://localhost:4200` in container `crate`.
 pub struct PodExec {
     pub client: Client,
     pub namespace: String,
@@ -61,22 +66,57 @@ pub struct PodExec {
     pub timeout: Duration,
 }
 
+/// Hands one line of stdin to crash. crash reads statements from stdin only until end of input,
+/// and the exec protocol Kubernetes 1.20 speaks over WebSocket (`v4.channel.k8s.io`) cannot
+/// close stdin; the shell reads the one line and gives crash a pipe that ends. The statement is
+/// in neither the exec request nor any process's command line.
+const STDIN_STATEMENT: &str = r#"IFS= read -r statement && printf '%s\n' "$statement" | "$@""#;
+
 impl PodExec {
-    pub async fn execute(&self, sql: &str) -> Result<SqlResult, SqlError> {
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
-        let command = vec![
+    fn crash_command(&self) -> Vec<String> {
+        vec![
             "crash".to_string(),
             "--verify-ssl=false".to_string(),
             format!("--host={}://localhost:4200", self.scheme),
+        ]
+    }
+
+    /// A statement without secrets, as `crash … -c <sql>` (the reference's form).
+    pub async fn execute(&self, sql: &str) -> Result<SqlResult, SqlError> {
+        let mut command = self.crash_command();
+        command.extend(["-c".to_string(), sql.to_string()]);
+        self.run(command, None).await
+    }
+
+    /// A statement that carries a secret: sent on stdin, never in the exec request.
+    pub async fn execute_secret(&self, sql: &str) -> Result<SqlResult, SqlError> {
+        if sql.contains('\n') {
+            return Err(SqlError::Decode(
+                "a statement for crash's stdin must be one line".into(),
+            ));
+        }
+        let mut command = vec![
+            "sh".to_string(),
             "-c".to_string(),
-            sql.to_string(),
+            STDIN_STATEMENT.to_string(),
+            "sh".to_string(),
         ];
+        command.extend(self.crash_command());
+        self.run(command, Some(format!("{sql}\n"))).await
+    }
+
+    async fn run(
+        &self,
+        command: Vec<String>,
+        stdin: Option<String>,
+    ) -> Result<SqlResult, SqlError> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
         let params = AttachParams::default()
             .container(self.container.clone())
-            .stdin(false)
+            .stdin(stdin.is_some())
             .stdout(true)
             .stderr(true);
-        let target = format!("pod {}/{}", self.namespace, self.pod);
+        let target = format!("crash in pod {}/{}", self.namespace, self.pod);
         let run = async {
             let mut process =
                 pods.exec(&self.pod, command, &params)
@@ -85,6 +125,16 @@ impl PodExec {
                         target: target.clone(),
                         detail: e.to_string(),
                     })?;
+            if let (Some(text), Some(mut writer)) = (stdin, process.stdin()) {
+                writer
+                    .write_all(text.as_bytes())
+                    .await
+                    .map_err(|e| SqlError::Connection {
+                        target: target.clone(),
+                        detail: format!("cannot write to crash's stdin: {e}"),
+                    })?;
+                writer.flush().await.ok();
+            }
             let mut stdout = String::new();
             let mut stderr = String::new();
             let out = process.stdout();
@@ -100,20 +150,18 @@ impl PodExec {
                 }
             };
             tokio::join!(read_out, read_err);
-            if let Some(status) = process.take_status()
-                && let Some(status) = status.await
-                && status.status.as_deref() == Some("Failure")
-                && !stdout.contains("Exception")
-                && !stderr.contains("Exception")
-            {
-                // crash itself could not run (missing binary, container gone).
+            let status = match process.take_status() {
+                Some(status) => status.await,
+                None => None,
+            };
+            let _ = process.join().await;
+            let Some(status) = status else {
                 return Err(SqlError::Connection {
                     target: target.clone(),
-                    detail: status.message.unwrap_or_else(|| "exec failed".into()),
+                    detail: "the exec session ended without an exit status".into(),
                 });
-            }
-            let _ = process.join().await;
-            crash::parse_output(&stdout, &stderr)
+            };
+            crash::interpret(&target, &stdout, &stderr, exit_code(&status))
         };
         tokio::time::timeout(self.timeout, run)
             .await
@@ -121,6 +169,26 @@ impl PodExec {
                 seconds: self.timeout.as_secs(),
             }))
     }
+}
+
+/// The exit status in an exec session's final Status: 0 for Success, else the `ExitCode` cause
+/// (`-1` when the runtime gave none, e.g. the container is gone).
+pub fn exit_code(status: &Status) -> i32 {
+    if status.status.as_deref() == Some("Success") {
+        return 0;
+    }
+    status
+        .details
+        .as_ref()
+        .and_then(|d| d.causes.as_ref())
+        .and_then(|causes| {
+            causes
+                .iter()
+                .find(|c| c.reason.as_deref() == Some("ExitCode"))
+        })
+        .and_then(|c| c.message.as_deref())
+        .and_then(|m| m.trim().parse().ok())
+        .unwrap_or(-1)
 }
 
 /// `POST http://crate-control-{name}.{namespace}.svc.cluster.local:5050/exec` with header
@@ -165,8 +233,12 @@ impl Sidecar {
                 }
             })?;
         let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        if status.is_server_error() {
+        let body = response.text().await.map_err(|e| SqlError::Connection {
+            target: self.url.clone(),
+            detail: format!("HTTP {status}, body unreadable: {}", e.without_url()),
+        })?;
+        // 429: the sidecar asks to slow down; 5xx: it or CrateDB is not ready. Both pass.
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             return Err(SqlError::Connection {
                 target: self.url.clone(),
                 detail: format!("HTTP {status}: {}", truncate(&body)),

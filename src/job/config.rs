@@ -51,8 +51,10 @@ pub struct JobConfig {
     pub step_attempts: u32,
     /// How long the start guard waits for the resource to show this run's id.
     pub start_wait: Duration,
-    /// First retry delay of a step; doubles up to 30 s.
+    /// First retry delay of a step; doubles up to `retry_max_delay`.
     pub retry_initial_delay: Duration,
+    /// The longest wait between two attempts of a step.
+    pub retry_max_delay: Duration,
 }
 
 impl JobConfig {
@@ -87,6 +89,7 @@ impl JobConfig {
             step_attempts: 0,
             start_wait: Duration::from_secs(30),
             retry_initial_delay: Duration::from_secs(2),
+            retry_max_delay: Duration::from_secs(30),
         }
     }
 
@@ -94,6 +97,15 @@ impl JobConfig {
         self.crate_host
             .clone()
             .unwrap_or_else(|| format!("crate-discovery-{}.{}", self.name, self.namespace))
+    }
+
+    /// Retries of a step or of a wait: capped, jittered, until the deadline.
+    pub fn backoff(&self) -> crate::job::retry::Backoff {
+        crate::job::retry::Backoff {
+            initial: self.retry_initial_delay,
+            max: self.retry_max_delay.max(self.retry_initial_delay),
+            max_attempts: self.step_attempts,
+        }
     }
 
     pub fn uses_sidecar(&self) -> bool {

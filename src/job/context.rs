@@ -34,6 +34,8 @@ pub struct RunContext {
     pub cleanup_deadline: Instant,
     /// Set by the engine before each step: whether any earlier step failed.
     pub earlier_failure: bool,
+    /// The `system` user's password, read once at start (`user-system-<name>`).
+    pub system_password: secrecy::SecretString,
     /// The persistent settings before an ALL or METADATA restore (SPEC A22), to report what
     /// the snapshot changed; only this pod's own reading.
     pub settings_before: Option<std::collections::BTreeMap<String, serde_json::Value>>,

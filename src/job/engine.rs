@@ -38,9 +38,6 @@ async fn dispatch(id: StepId, ctx: &mut RunContext) -> Result<StepReport, StepEr
     }
 }
 
-/// The longest wait between two attempts of a step (unless the step's first wait is longer).
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
-
 fn now() -> String {
     Timestamp::now().to_string()
 }
@@ -124,11 +121,7 @@ async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> Result<bool, StepErro
                 max: ctx.config.bootstrap_retry_delay,
                 max_attempts: ctx.config.step_attempts,
             },
-            _ => Backoff {
-                initial: ctx.config.retry_initial_delay,
-                max: MAX_RETRY_DELAY.max(ctx.config.retry_initial_delay),
-                max_attempts: ctx.config.step_attempts,
-            },
+            _ => ctx.config.backoff(),
         };
         let mut record = ctx.status.state.steps.remove(id.as_str()).unwrap_or_default();
         record.state = Some(StepState::Running);
@@ -190,7 +183,12 @@ async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> Result<bool, StepErro
                     record.result = report.result;
                 }
                 tracing::info!(duration_ms = elapsed_ms, outcome = "succeeded", "{}", report.message);
-                ctx.events.normal("StepSucceeded", &id.reason(), format!("Step {} succeeded: {}", id.as_str(), report.message)).await;
+                // Events cost an API request each: the run's start and end, every failure, and
+                // the moment CrateDB starts restoring tell the story in `kubectl describe`; every
+                // step's result is in status.restore.steps and the log.
+                if id == StepId::RestoreBackupData {
+                    ctx.events.normal("RestoreSent", &id.reason(), format!("Restore run {}: {}", ctx.run.run_id, report.message)).await;
+                }
                 true
             }
             Err(error) => {

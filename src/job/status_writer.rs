@@ -45,7 +45,12 @@ impl StatusWriter {
                 .patch(&self.name, &PatchParams::default(), &Patch::Merge(&body))
                 .await
             {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    // Any write carries the latest progress: the next progress write waits a
+                    // whole interval from here.
+                    self.last_progress_write = Some(Instant::now());
+                    return Ok(());
+                }
                 Err(error) => {
                     let error = StepError::from(error);
                     if error.is_transient() && self.backoff.wait(attempt, deadline).await {

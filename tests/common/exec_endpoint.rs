@@ -1,7 +1,9 @@
 //! A stand-in for the Kubernetes API's pod exec endpoint: it speaks the real streaming protocol
 //! (WebSocket, `v5.channel.k8s.io` or `v4.channel.k8s.io`, one byte of channel per frame:
-//! 1 stdout, 2 stderr, 3 status JSON), runs the `crash -c <sql>` it is asked for against the
-//! CrateDB simulator and prints what crash would print. kube-rs's own exec client talks to it.
+//! 0 stdin, 1 stdout, 2 stderr, 3 status JSON), runs the `crash -c <sql>` it is asked for (or
+//! the product's `sh -c 'read one line | crash'` form, with the statement on stdin) against the
+//! CrateDB simulator, and prints what crash prints, with its exit status. kube-rs's own exec
+//! client talks to it.
 
 use std::{
     net::SocketAddr,
@@ -26,6 +28,8 @@ pub struct ExecCall {
     pub container: String,
     pub command: Vec<String>,
     pub protocol: String,
+    /// The whole query string of the request, as an API server's audit log would record it.
+    pub query: String,
 }
 
 /// What the endpoint does instead of running crash.
@@ -94,7 +98,8 @@ async fn upgrade(
 ) -> Response {
     let mut container = String::new();
     let mut command = Vec::new();
-    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+    let query = query.unwrap_or_default();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         match k.as_ref() {
             "container" => container = v.into_owned(),
             "command" => command.push(v.into_owned()),
@@ -114,6 +119,7 @@ async fn upgrade(
             container,
             command: command.clone(),
             protocol,
+            query,
         });
         serve(socket, shared, command).await;
     })
@@ -126,37 +132,61 @@ fn frame(channel: u8, data: &[u8]) -> Message {
     Message::Binary(bytes.into())
 }
 
+/// The statement of a `crash … -c <sql>` command, or `None` for the stdin form.
+fn statement_argument(command: &[String]) -> Option<String> {
+    command
+        .iter()
+        .position(|a| a == "-c")
+        .filter(|_| command.first().map(String::as_str) == Some("crash"))
+        .and_then(|i| command.get(i + 1))
+        .cloned()
+}
+
+/// Reads stdin frames until one whole line arrived (what `IFS= read -r` takes).
+async fn read_stdin_line(socket: &mut WebSocket) -> String {
+    let mut buffer = Vec::new();
+    while let Some(Ok(message)) = socket.recv().await {
+        if let Message::Binary(bytes) = message
+            && bytes.first() == Some(&0)
+        {
+            buffer.extend_from_slice(&bytes[1..]);
+            if let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                buffer.truncate(end);
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&buffer).into_owned()
+}
+
+fn exit_status(code: i32) -> serde_json::Value {
+    if code == 0 {
+        return serde_json::json!({"metadata": {}, "status": "Success"});
+    }
+    serde_json::json!({
+        "metadata": {}, "status": "Failure",
+        "message": format!("command terminated with non-zero exit code: exit status {code}"),
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]}
+    })
+}
+
 async fn serve(mut socket: WebSocket, shared: Shared, command: Vec<String>) {
     let status = match shared.mode {
-        Mode::CommandNotFound => serde_json::json!({
-            "metadata": {}, "status": "Failure",
-            "message": "command terminated with non-zero exit code: exit status 127",
-            "reason": "NonZeroExitCode",
-            "details": {"causes": [{"reason": "ExitCode", "message": "127"}]}
-        }),
+        Mode::CommandNotFound => exit_status(127),
         Mode::Crash => {
-            let sql = command
-                .iter()
-                .position(|a| a == "-c")
-                .and_then(|i| command.get(i + 1))
-                .cloned()
-                .unwrap_or_default();
-            let (stdout, stderr) = shared.sim.crash(&sql);
-            if !stdout.is_empty() {
-                let _ = socket.send(frame(1, stdout.as_bytes())).await;
+            let sql = match statement_argument(&command) {
+                Some(sql) => sql,
+                None => read_stdin_line(&mut socket).await,
+            };
+            let out = shared.sim.crash_output(&sql);
+            if !out.stdout.is_empty() {
+                let _ = socket.send(frame(1, out.stdout.as_bytes())).await;
             }
-            if !stderr.is_empty() {
-                let _ = socket.send(frame(2, stderr.as_bytes())).await;
+            if !out.stderr.is_empty() {
+                let _ = socket.send(frame(2, out.stderr.as_bytes())).await;
             }
-            if stderr.is_empty() {
-                serde_json::json!({"metadata": {}, "status": "Success"})
-            } else {
-                serde_json::json!({
-                    "metadata": {}, "status": "Failure",
-                    "message": "command terminated with non-zero exit code: exit status 1",
-                    "reason": "NonZeroExitCode"
-                })
-            }
+            exit_status(out.exit_code)
         }
     };
     let _ = socket.send(frame(3, status.to_string().as_bytes())).await;

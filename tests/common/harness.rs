@@ -383,6 +383,7 @@ impl Harness {
         config.progress_write_interval = Duration::ZERO;
         config.progress_notification_interval = Duration::ZERO;
         config.retry_initial_delay = Duration::from_millis(5);
+        config.retry_max_delay = Duration::from_millis(50);
         config.bootstrap_retry_delay = Duration::from_millis(5);
         config.step_attempts = 3;
         config.start_wait = Duration::from_millis(300);

@@ -1638,8 +1638,7 @@ fn the_restore_job_runs_to_success_on_the_real_api_server(env: &Env) {
         .filter(|e| e["regarding"]["name"] == NAME)
         .filter_map(|e| e["reason"].as_str())
         .collect();
-    // No StepStarted: the Job records a step's start in status.restore only (c60a06d).
-    for reason in ["RestoreStarted", "StepSucceeded", "RestoreSucceeded"] {
+    for reason in ["RestoreStarted", "RestoreSent", "RestoreSucceeded"] {
         assert!(reasons.contains(&reason), "{reason} in {reasons:?}");
     }
     assert_eq!(sim.count_statements("RESTORE SNAPSHOT"), 1);

@@ -73,11 +73,7 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
 
     if let Some(routing) = record.get("routing") {
         match ctx
-            .db
-            .query(
-                &queries::reset_global("cluster.routing.allocation.enable"),
-                &[],
-            )
+            .cleanup_sql(&queries::reset_global("cluster.routing.allocation.enable"))
             .await
         {
             Ok(_) => notes.push("shard allocation reset".into()),

@@ -41,8 +41,12 @@ pub async fn restore_running(ctx: &RunContext) -> Result<bool, StepError> {
     if !restore_issued(ctx) {
         return Ok(false);
     }
-    let running =
-        catalog::running_restores(&ctx.db, &ctx.run.repository(), &ctx.request.snapshot).await?;
+    let running = catalog::running_restores(
+        async |sql: &str| ctx.cleanup_sql(sql).await,
+        &ctx.run.repository(),
+        &ctx.request.snapshot,
+    )
+    .await?;
     Ok(!running.is_empty())
 }
 
@@ -137,22 +141,13 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
     }
     for repository in repositories {
         match ctx
-            .db
-            .query(queries::REPOSITORY_EXISTS, &[&repository])
+            .cleanup_sql(&queries::drop_repository(&repository))
             .await
         {
-            Ok(rows) if rows.rows.is_empty() => {
+            Ok(_) => notes.push(format!("repository {repository} dropped")),
+            Err(e) if queries::is_unknown_repository(&e, &repository) => {
                 notes.push(format!("repository {repository} already gone"))
             }
-            Ok(_) => match ctx
-                .cleanup_sql(&queries::drop_repository(&repository))
-                .await
-            {
-                Ok(_) => notes.push(format!("repository {repository} dropped")),
-                Err(e) => {
-                    errors.push(StepError::from(e).context("Drop repository operation failed"))
-                }
-            },
             Err(e) => errors.push(StepError::from(e).context("Drop repository operation failed")),
         }
     }

@@ -81,8 +81,12 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         }
         polls += 1;
         let poll = async {
-            let running =
-                catalog::running_restores(&ctx.db, &repository, &ctx.request.snapshot).await?;
+            let running = catalog::running_restores(
+                async |sql: &str| ctx.db.query(sql, &[]).await,
+                &repository,
+                &ctx.request.snapshot,
+            )
+            .await?;
             let shards = queries::shards(&ctx.db.query(queries::PRIMARY_SHARDS, &[]).await?);
             Ok::<_, crate::cratedb::SqlError>((running, shards))
         };

@@ -72,6 +72,9 @@ pub fn statefulset_selector(name: &str) -> String {
 }
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
+    if super::nothing_to_restore(ctx) {
+        return Ok(super::nothing_to_restore_report());
+    }
     let mut result = recorded(ctx, STEP);
     let mut notes = Vec::new();
 
@@ -96,8 +99,10 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
                 // A restore run that never finished left it suspended: this run takes the
                 // CronJob over and re-enables it at the end, so backups do not stay off.
                 let abandoned = suspended && marker.as_deref().is_some_and(|m| m != ctx.run.run_id);
-                let ours = !suspended || abandoned;
-                if ours {
+                // An earlier attempt of this run suspended it and died before recording that.
+                let by_this_run = suspended && marker.as_deref() == Some(ctx.run.run_id.as_str());
+                let ours = !suspended || abandoned || by_this_run;
+                if !suspended || abandoned {
                     let patch = json!({
                         "metadata": {"annotations": {SUSPENDED_BY_ANNOTATION: ctx.run.run_id}},
                         "spec": {"suspend": true}
@@ -108,6 +113,9 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
                 }
                 notes.push(match (suspended, abandoned) {
                     (false, _) => format!("CronJob {name} suspended"),
+                    (true, false) if by_this_run => {
+                        format!("CronJob {name} suspended (by an earlier attempt of this run)")
+                    }
                     (true, true) => format!(
                         "CronJob {name} was left suspended by restore run {}, which never finished; this run re-enables it",
                         marker.unwrap_or_default()
@@ -118,6 +126,7 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
                     json!({"name": name, "apiVersion": ar.api_version, "suspendedByUs": ours});
             }
         }
+        // Written now: if this step fails further on, cleanup must still know what to re-enable.
         remember(ctx, STEP, &result).await?;
     }
 
@@ -141,8 +150,24 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
                 .and_then(Value::as_str)
                 .map(str::to_string),
             Err(e) if e.is_transient() => return Err(e.into()),
-            // The reference treats an unreadable jobs table as "no snapshot running".
-            Err(_) => None,
+            // A jobs table that does not exist (a CRATEDB_OPERATOR_JOBS_TABLE naming another
+            // table) shows no snapshot; anything else (a refused login, missing privileges) is
+            // an error, not "nothing running".
+            Err(e) if queries::is_unknown_relation(&e) => {
+                if result.get("jobsTableMissing").is_none() {
+                    tracing::warn!(table = %jobs_table, error = %e, "the jobs table does not exist; running snapshots cannot be seen");
+                    notes.push(format!(
+                        "jobs table {jobs_table} does not exist: running CREATE SNAPSHOT statements cannot be seen"
+                    ));
+                    result["jobsTableMissing"] = json!(true);
+                }
+                None
+            }
+            Err(e) => {
+                return Err(StepError::from(e).context(&format!(
+                    "cannot check {jobs_table} for a running CREATE SNAPSHOT"
+                )));
+            }
         };
         let backup_job = jobs
             .list(&ListParams::default().labels(&backup_selector(&ctx.run.cluster)))
@@ -181,10 +206,9 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         }
         tracing::info!("{waiting_for}");
         ctx.status.state.message = Some(waiting_for);
-        let _ = ctx
-            .status
+        ctx.status
             .save_progress(ctx.config.progress_write_interval)
-            .await;
+            .await?;
         tokio::time::sleep(ctx.config.poll_interval).await;
     }
 

@@ -33,9 +33,13 @@ pub fn backup_metrics(name: &str) -> String {
 }
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
+    if super::nothing_to_restore(ctx) {
+        return Ok(super::nothing_to_restore_report());
+    }
     let mut result = recorded(ctx, STEP);
     let mut notes = Vec::new();
 
+    // Recorded with the saved settings below: a pod that dies in between sends it once more.
     if result.get("preparingNotified").is_none() {
         ctx.notifier
             .send(&Notification::in_progress(
@@ -43,7 +47,6 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
             ))
             .await;
         result["preparingNotified"] = json!(true);
-        remember(ctx, STEP, &result).await?;
     }
 
     // Saved once per run: a retry must not save our own raised values as the originals.
@@ -108,8 +111,8 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
             Err(e) if not_found(&e) => "absent",
             Err(e) => return Err(e.into()),
         };
+        // Scaling to 0 again is harmless: recorded with the step's result, not before.
         result["backupMetrics"] = json!(state);
-        remember(ctx, STEP, &result).await?;
     }
     notes.push(match result["backupMetrics"].as_str() {
         Some("absent") => format!(

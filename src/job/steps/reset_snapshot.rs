@@ -10,7 +10,24 @@ use super::super::{context::RunContext, error::StepError, step::StepReport};
 use crate::resource::RUN_ID_ANNOTATION;
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
-    let current = ctx.cratedbs.get(&ctx.run.cluster).await?;
+    // The resource as read at start names the fields to remove; the patch's `test` guards the
+    // run id. Only if the request was edited meanwhile (a `remove` of a field that is gone) is
+    // the resource read again.
+    match reset(ctx, &ctx.cr.clone()).await {
+        Err(StepError::Permanent(message)) if message.contains(REMOVE_FAILED) => {
+            let current = ctx.cratedbs.get(&ctx.run.cluster).await?;
+            reset(ctx, &current).await
+        }
+        other => other,
+    }
+}
+
+const REMOVE_FAILED: &str = "a field to remove is gone";
+
+async fn reset(
+    ctx: &RunContext,
+    current: &crate::resource::CrateDB,
+) -> Result<StepReport, StepError> {
     if current.run_id_annotation() != Some(ctx.run.run_id.as_str()) {
         return Ok(StepReport::new(
             "not reset: a newer restore request replaced this run's",
@@ -56,6 +73,9 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         // The test op failed: the annotation changed between our read and the patch.
         Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains("test") => Ok(
             StepReport::new("not reset: a newer restore request replaced this run's"),
+        ),
+        Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains("missing") => Err(
+            StepError::permanent(format!("{REMOVE_FAILED}: {}", s.message)),
         ),
         Err(e) => Err(e.into()),
     }

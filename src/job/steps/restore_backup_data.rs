@@ -20,12 +20,14 @@ use crate::{
     cratedb::{SqlError, catalog, queries},
     restore_type::restore_statement,
     sql::TableIdent,
-    version::ServerVersion,
 };
 
 const STEP: StepId = StepId::RestoreBackupData;
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
+    if super::nothing_to_restore(ctx) {
+        return Ok(super::nothing_to_restore_report());
+    }
     let plan = plan(ctx)?;
     let mut result = recorded(ctx, STEP);
     if result.get("restoreIssued").and_then(Value::as_bool) == Some(true) {
@@ -76,17 +78,13 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         );
     }
 
-    let version = ctx
-        .status
-        .state
-        .server_version
-        .as_deref()
-        .and_then(|v| v.parse::<ServerVersion>().ok());
+    // The plan's keyword: the request's target for this server version, less what pre-flight
+    // found to skip (on-conflict: skip).
     let statement = restore_statement(
         &repository,
         &ctx.request.snapshot,
-        &ctx.request.target,
-        version,
+        &plan.keyword,
+        ctx.request.options.rename.as_ref(),
     );
     result["restoreIssuing"] = json!(true);
     result["restoreStatement"] = json!(statement);
@@ -103,7 +101,7 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         Err(e) => {
             rollback_renames(ctx, &mut result).await;
             result["restoreIssuing"] = json!(false);
-            let _ = remember(ctx, STEP, &result).await;
+            remember(ctx, STEP, &result).await?;
             Err(StepError::permanent(match &e {
                 SqlError::Sql { code, message } if code == "42P07" => {
                     format!("Relation with the same name already exists: {message}")
@@ -121,7 +119,12 @@ async fn restore_visible(
     repository: &str,
     relations: &[TableIdent],
 ) -> Result<bool, StepError> {
-    let running = catalog::running_restores(&ctx.db, repository, &ctx.request.snapshot).await?;
+    let running = catalog::running_restores(
+        async |sql: &str| ctx.db.query(sql, &[]).await,
+        repository,
+        &ctx.request.snapshot,
+    )
+    .await?;
     if !running.is_empty() {
         return Ok(true);
     }

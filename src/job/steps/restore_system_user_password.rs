@@ -2,6 +2,8 @@
 //! cluster's passwords, so `system` (and `gc_admin`, if its Secret exists) get this cluster's
 //! passwords back through the superuser path. The statements carry passwords: never logged.
 
+use secrecy::ExposeSecret;
+
 use super::super::{context::RunContext, error::StepError, step::StepReport};
 
 pub fn system_secret(cluster: &str) -> String {
@@ -28,12 +30,8 @@ async fn reset(ctx: &RunContext, user: &str, password: &str) -> Result<(), StepE
 }
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
-    let name = system_secret(&ctx.run.cluster);
-    let password = ctx.secret_value(&name, "password").await?.ok_or_else(|| {
-        StepError::permanent(format!(
-            "Secret {name} with key password could not be found."
-        ))
-    })?;
+    // The password the run logged in with, read from user-system-<name> at its start.
+    let password = ctx.system_password.expose_secret().to_string();
     reset(ctx, "system", &password).await?;
     let gc = gc_secret(&ctx.run.cluster);
     let gc_note = match ctx.secret_value(&gc, "password").await {

@@ -297,6 +297,8 @@ pub struct Cluster {
     pub injections: Vec<ErrorInjection>,
     pub drop_rules: Vec<DropRule>,
     pub sidecar_failures: u32,
+    /// The HTTP status of those failures (503 unless set).
+    pub sidecar_failure_status: u16,
     pub sidecar_token: String,
     uuid_counter: u64,
 }
@@ -475,6 +477,7 @@ impl Cluster {
             injections: Vec::new(),
             drop_rules: Vec::new(),
             sidecar_failures: 0,
+            sidecar_failure_status: 503,
             sidecar_token: cfg.sidecar_token.clone(),
             uuid_counter: 0,
         };

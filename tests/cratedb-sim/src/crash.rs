@@ -78,32 +78,6 @@ pub fn crash_output(outcome: &ExecOutcome) -> CrashOutput {
     }
 }
 
-/// The simulator's older two-stream layout of [`crash_output`], kept for
-/// callers that derive crash's exit status from "stderr is not empty" (the
-/// root package's pod-exec test endpoint): the same table and status line,
-/// but the status line on stdout after the table, and stderr holding only an
-/// error. Real crash writes the status line and `CONNECT OK` to stderr.
-///
-/// ```
-/// use cratedb_sim::{ExecOutcome, render_crash_output};
-/// let (out, err) = render_crash_output(&ExecOutcome::Command { command: "ALTER".into(), rowcount: 1 });
-/// assert_eq!(out, "ALTER OK, 1 row affected (0.001 sec)\n");
-/// assert!(err.is_empty());
-/// ```
-pub fn render_crash_output(outcome: &ExecOutcome) -> (String, String) {
-    let out = crash_output(outcome);
-    let rest = out
-        .stderr
-        .strip_prefix("CONNECT OK\n")
-        .unwrap_or(&out.stderr)
-        .to_string();
-    if out.exit_code == 0 {
-        (out.stdout + &rest, String::new())
-    } else {
-        (out.stdout, rest)
-    }
-}
-
 /// `'s'[rowcount == 1:]`.
 fn plural(n: i64) -> &'static str {
     if n == 1 { "" } else { "s" }
@@ -423,7 +397,7 @@ mod tests {
     }
 
     #[test]
-    fn errors_and_the_older_layout() {
+    fn errors_go_to_stderr_with_exit_status_1() {
         let e = SqlError::syntax("line 1:1: mismatched input 'FOO' expecting {'SELECT'}");
         let out = crash_output(&ExecOutcome::Error(e.clone()));
         assert_eq!(out.exit_code, 1);
@@ -432,17 +406,5 @@ mod tests {
             out.stderr,
             "CONNECT OK\nSQLParseException[line 1:1: mismatched input 'FOO' expecting {'SELECT'}]\n"
         );
-        let (o, err) = render_crash_output(&ExecOutcome::Error(e));
-        assert!(o.is_empty());
-        assert_eq!(
-            err,
-            "SQLParseException[line 1:1: mismatched input 'FOO' expecting {'SELECT'}]\n"
-        );
-        let (o, err) = render_crash_output(&rows(&["x"], vec![vec![json!(1)]]));
-        assert_eq!(
-            o,
-            "+---+\n| x |\n+---+\n| 1 |\n+---+\nSELECT 1 row in set (0.001 sec)\n"
-        );
-        assert!(err.is_empty());
     }
 }

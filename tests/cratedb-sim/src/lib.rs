@@ -38,9 +38,7 @@
 //! [`crash_output`] prints a result exactly as `crash -c` (0.32, tabular,
 //! not a terminal) prints it: the table on stdout, `CONNECT OK` and the
 //! status line or error on stderr, exit status 1 after an error; the tests
-//! compare it with the real binary. [`render_crash_output`] (and
-//! [`SimulatorHandle::crash`]) is the older two-stream layout of the same
-//! text (status line on stdout, stderr only for errors).
+//! compare it with the real binary.
 //! [`SimulatorHandle::execute_as_superuser`] runs SQL as `crate` for a
 //! pod-exec test endpoint built on the same engine.
 //!
@@ -200,8 +198,8 @@
 //! assert!(rows.is_empty()); // no repository yet
 //!
 //! // the same engine, as crash inside the pod would print it
-//! let (stdout, _stderr) = sim.crash("SELECT name FROM sys.users ORDER BY name");
-//! assert!(stdout.contains("| system |"));
+//! let printed = sim.crash_output("SELECT name FROM sys.users ORDER BY name");
+//! assert!(printed.stdout.contains("| system |"));
 //! sim.shutdown().await;
 //! # Ok(())
 //! # }
@@ -241,7 +239,7 @@ pub mod sql;
 pub mod value;
 
 pub use cluster::SimConfig;
-pub use crash::{CrashOutput, crash_output, render_crash_output};
+pub use crash::{CrashOutput, crash_output};
 pub use error::{SimError, SqlError};
 pub use model::*;
 pub use outcome::ExecOutcome;

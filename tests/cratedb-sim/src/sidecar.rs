@@ -31,9 +31,11 @@ async fn exec(State(state): State<SidecarState>, headers: HeaderMap, body: Bytes
         let mut st = state.engine.lock();
         if st.sidecar_failures > 0 {
             st.sidecar_failures -= 1;
+            let status = StatusCode::from_u16(st.sidecar_failure_status)
+                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             return reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({"detail": "Service Unavailable"}),
+                status,
+                json!({"detail": status.canonical_reason().unwrap_or("failure")}),
             );
         }
         let token_ok = headers

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::cluster::{DropRule, JobRt, RelKind, ShardState, SimConfig};
-use crate::crash::{CrashOutput, crash_output, render_crash_output};
+use crate::crash::{CrashOutput, crash_output};
 use crate::engine::{Engine, Session};
 use crate::error::SimError;
 use crate::model::*;
@@ -305,13 +305,6 @@ impl SimulatorHandle {
             .into()
     }
 
-    /// [`SimulatorHandle::execute_as_superuser`] rendered like `crash -c`, in
-    /// the older layout of [`render_crash_output`] (status line on stdout,
-    /// stderr only for errors): `(stdout, stderr)`.
-    pub fn crash(&self, sql: &str) -> (String, String) {
-        render_crash_output(&self.execute_as_superuser(sql))
-    }
-
     /// [`SimulatorHandle::execute_as_superuser`] printed exactly as `crash -c`
     /// prints it, stream by stream, with its exit status.
     pub fn crash_output(&self, sql: &str) -> CrashOutput {
@@ -537,7 +530,13 @@ impl SimulatorHandle {
     }
     /// The sidecar answers HTTP 503 to the next `n` requests.
     pub fn fail_sidecar_requests(&self, n: u32) {
-        self.engine.lock().sidecar_failures = n;
+        self.fail_sidecar_requests_with(n, 503);
+    }
+    /// The sidecar answers HTTP `status` (e.g. 429) to the next `n` requests.
+    pub fn fail_sidecar_requests_with(&self, n: u32, status: u16) {
+        let mut st = self.engine.lock();
+        st.sidecar_failures = n;
+        st.sidecar_failure_status = status;
     }
     /// Add a running job to `sys.jobs` (e.g. `CREATE SNAPSHOT ...`); returns its id.
     pub fn seed_job(&self, stmt: impl Into<String>) -> String {
