@@ -22,6 +22,7 @@
 #                     binaries (default: build-kube.sh, which also installs the node packages)
 #   ETCD KUBECTL      (default: on PATH)
 #   NODE_UP_TIMEOUT   seconds for the whole start (default 180)
+#   NODE_EVICTION_DISK kubelet evictionHard nodefs/imagefs.available (default 512Mi)
 #   NODE_AUDIT_POLICY audit policy file (default: pods/exec, pods/attach, pods/portforward at
 #                     Metadata level, nothing else)
 #   NODE_IP NODE_IF NODE_NAME POD_CIDR SERVICE_CIDR CNI_BRIDGE CNI_NETWORK CLUSTER_DOMAIN
@@ -39,6 +40,10 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$SCRIPT_DIR/node-common.sh"
 
 TIMEOUT=${NODE_UP_TIMEOUT:-180}
+# The kubelet evicts Pods (and refuses new ones) when the disk has less than this free. Absolute,
+# not a percentage: the node shares a build machine's disk, where 1 % of a large disk (2.5 GB of
+# 252 GB) is eaten by a parallel cargo build within minutes, while the node needs ~300 MB.
+NODE_EVICTION_DISK=${NODE_EVICTION_DISK:-512Mi}
 DNS_SYNC_INTERVAL=${DNS_SYNC_INTERVAL:-30}
 T_START=$(date +%s.%N)
 DEADLINE=$((SECONDS + TIMEOUT))
@@ -560,9 +565,9 @@ resolvConf: ${STATE}/kubelet/resolv.conf
 volumePluginDir: ${STATE}/kubelet/volume-plugins
 evictionHard:
   memory.available: "100Mi"
-  nodefs.available: "1%"
+  nodefs.available: "${NODE_EVICTION_DISK}"
   nodefs.inodesFree: "1%"
-  imagefs.available: "1%"
+  imagefs.available: "${NODE_EVICTION_DISK}"
 evictionPressureTransitionPeriod: 10s
 # Imported images cannot be pulled again: never garbage-collect them.
 imageGCHighThresholdPercent: 100
