@@ -288,8 +288,31 @@ fn process_start_time(pid: u32) -> String {
         .to_string()
 }
 
+/// Free and total bytes of the filesystem holding `path`.
+fn disk_space(path: &Path) -> (u64, u64) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: statvfs writes into the zeroed struct we own.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    assert_eq!(rc, 0, "statvfs {}", path.display());
+    (
+        st.f_bavail as u64 * st.f_frsize as u64,
+        st.f_blocks as u64 * st.f_frsize as u64,
+    )
+}
+
 impl Node {
     pub fn up(artifacts: &Artifacts) -> Node {
+        // The kubelet evicts and refuses Pods below NODE_EVICTION_DISK (512Mi) of free disk;
+        // say so now instead of with a rollout timeout. 1 GiB above it leaves room for the
+        // images (~150 MB unpacked), logs and a build running beside the suite.
+        let (free, _) = disk_space(Path::new("/tmp"));
+        let needed: u64 = (512 << 20) + (1 << 30);
+        assert!(
+            free > needed,
+            "only {:.2} GiB free on the disk of /tmp: the kubelet evicts Pods below 512 MiB free (NODE_EVICTION_DISK), so the suite needs at least 1.5 GiB free; free some space",
+            free as f64 / 1073741824.0,
+        );
         let images_dir = &artifacts.images_dir;
         // Short: containerd's socket path below the state dir must fit a unix socket.
         let dir = tempfile::Builder::new()
@@ -528,15 +551,25 @@ impl NodeEnv {
             },
             node,
         };
-        env.kubectl
-            .apply(&[namespace(NS), namespace(NS_OTHER)])
-            .ok();
-        env.install_crd();
-        let started = Instant::now();
-        env.helm_install();
-        env.timings.helm_install = started.elapsed();
-        env.wait_webhook_serving();
-        env.timings.webhook_ready = started.elapsed();
+        let setup = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            env.kubectl
+                .apply(&[namespace(NS), namespace(NS_OTHER)])
+                .ok();
+            env.install_crd();
+            let started = Instant::now();
+            env.helm_install();
+            env.timings.helm_install = started.elapsed();
+            env.wait_webhook_serving();
+            env.timings.webhook_ready = started.elapsed();
+        }));
+        if let Err(panic) = setup {
+            eprintln!(
+                "node: the chart setup failed\n{}",
+                env.redact_known(&env.diagnostics())
+            );
+            env.keep_state();
+            std::panic::resume_unwind(panic);
+        }
         eprintln!(
             "node: chart installed in {}, webhook answering after {}",
             secs(env.timings.helm_install),
