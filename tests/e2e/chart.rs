@@ -350,6 +350,8 @@ fn chart_defaults_render_fail_closed_webhooks_and_restricted_pods() {
         "--job-template=/etc/cratedb-restore/job/job.yaml",
         "--restore-timeout=86400",
         "--kube-timeout-seconds=3",
+        "--restore-runner=job",
+        "--review-timeout-ms=4250",
     ] {
         assert!(args.contains(&expected), "{expected} missing in {args:?}");
     }
