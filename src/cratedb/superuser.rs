@@ -125,6 +125,10 @@ impl PodExec {
                         target: target.clone(),
                         detail: e.to_string(),
                     })?;
+            // Over `v4.channel.k8s.io` (Kubernetes < 1.29) kube-rs can only signal the end of
+            // stdin by closing the whole WebSocket, which loses crash's output and exit status.
+            // The shell reads exactly one line, so stdin stays open until the session ends.
+            let mut stdin_open_until_exit = None;
             if let (Some(text), Some(mut writer)) = (stdin, process.stdin()) {
                 writer
                     .write_all(text.as_bytes())
@@ -134,6 +138,7 @@ impl PodExec {
                         detail: format!("cannot write to crash's stdin: {e}"),
                     })?;
                 writer.flush().await.ok();
+                stdin_open_until_exit = Some(writer);
             }
             let mut stdout = String::new();
             let mut stderr = String::new();
@@ -155,6 +160,7 @@ impl PodExec {
                 None => None,
             };
             let _ = process.join().await;
+            drop(stdin_open_until_exit);
             let Some(status) = status else {
                 return Err(SqlError::Connection {
                     target: target.clone(),
