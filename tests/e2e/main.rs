@@ -14,6 +14,7 @@
 
 mod chart;
 mod harness;
+mod plugin;
 mod scenarios;
 
 use std::{

@@ -20,12 +20,13 @@ use crate::{
 
 /// Namespace of most CrateDB resources. Its restore-Job Role lists cluster `rbac-1`, so Secret
 /// access there is limited to that cluster's Secrets.
-const NS: &str = "dbs";
+pub(crate) const NS: &str = "dbs";
 /// A CrateDB namespace listed by name only (Secret access not limited to names).
 const NS_PLAIN: &str = "dbs2";
 const NS_OTHER: &str = "other";
 const JOB_SA: &str = "cratedb-restore-job";
-const DENIED: &str = "admission webhook \"validate.restore.cloud.crate.io\" denied the request: ";
+pub(crate) const DENIED: &str =
+    "admission webhook \"validate.restore.cloud.crate.io\" denied the request: ";
 const JOB_SELECTOR: &str =
     "app.kubernetes.io/component=restore-job,restore.cloud.crate.io/cluster=";
 
@@ -92,6 +93,10 @@ pub const ALL: &[(&str, Scenario)] = &[
         "restores_only_where_the_job_account_exists",
         restores_only_where_the_job_account_exists,
     ),
+    (
+        "plugin_follows_a_restore_from_kubectl",
+        crate::plugin::plugin_follows_a_restore_from_kubectl,
+    ),
 ];
 
 /// The API server, the webhook and the clients. Fields drop in order: webhook, then cluster.
@@ -99,10 +104,10 @@ pub struct Env {
     webhook: Webhook,
     rt: tokio::runtime::Runtime,
     admin: Client,
-    kubectl: Kubectl,
-    transcript: Transcript,
+    pub(crate) kubectl: Kubectl,
+    pub(crate) transcript: Transcript,
     rendered: Rendered,
-    cluster: Cluster,
+    pub(crate) cluster: Cluster,
 }
 
 fn namespace(name: &str) -> Value {
@@ -245,7 +250,7 @@ impl Env {
         )
     }
 
-    fn apply(&self, object: &Value) -> Run {
+    pub(crate) fn apply(&self, object: &Value) -> Run {
         self.kubectl
             .run_stdin(&["apply", "-f", "-"], &object.to_string())
     }
@@ -257,11 +262,11 @@ impl Env {
         )
     }
 
-    fn get(&self, kind: &str, ns: &str, name: &str) -> Value {
+    pub(crate) fn get(&self, kind: &str, ns: &str, name: &str) -> Value {
         self.kubectl.get_json(&["get", kind, name, "-n", ns])
     }
 
-    fn jobs_of(&self, ns: &str, cluster: &str) -> Vec<Value> {
+    pub(crate) fn jobs_of(&self, ns: &str, cluster: &str) -> Vec<Value> {
         let list = self.kubectl.get_json(&[
             "get",
             "jobs",
@@ -340,7 +345,7 @@ fn apiserver_problems(log: &std::path::Path) -> String {
 
 // --- builders -------------------------------------------------------------------------------
 
-fn cratedb(name: &str, ns: &str, restore: Option<Value>) -> Value {
+pub(crate) fn cratedb(name: &str, ns: &str, restore: Option<Value>) -> Value {
     let mut cr = json!({
         "apiVersion": "cloud.crate.io/v1", "kind": "CrateDB",
         "metadata": {"name": name, "namespace": ns},
@@ -359,7 +364,7 @@ fn secret_ref(secret: &str, key: &str) -> Value {
     json!({"secretKeyRef": {"name": secret, "key": key}})
 }
 
-fn aws_restore(secret: &str, snapshot: &str) -> Value {
+pub(crate) fn aws_restore(secret: &str, snapshot: &str) -> Value {
     json!({
         "snapshot": snapshot,
         "accessKeyId": secret_ref(secret, "access-key-id"),
@@ -369,16 +374,16 @@ fn aws_restore(secret: &str, snapshot: &str) -> Value {
     })
 }
 
-fn with(mut base: Value, extra: Value) -> Value {
+pub(crate) fn with(mut base: Value, extra: Value) -> Value {
     for (k, v) in extra.as_object().unwrap() {
         base[k] = v.clone();
     }
     base
 }
 
-const SECRET_VALUE: &str = "s3cr3t/K3y+with'quote";
+pub(crate) const SECRET_VALUE: &str = "s3cr3t/K3y+with'quote";
 
-fn restore_secret(name: &str, ns: &str) -> Value {
+pub(crate) fn restore_secret(name: &str, ns: &str) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns},
         "stringData": {
