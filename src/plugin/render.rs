@@ -46,6 +46,8 @@ pub struct RestoreView {
     pub server_version: Option<String>,
     /// The step running now, else the last one that ran.
     pub current_step: Option<String>,
+    /// The first step in run order that failed: the run's cause of failure.
+    pub failed_step: Option<String>,
     pub progress_percent: Option<f64>,
     pub progress: Option<Progress>,
     /// Every step of the run order, then any step this version does not know.
@@ -153,6 +155,10 @@ impl RestoreView {
             .find(|s| s.state == Some(StepState::Running))
             .or_else(|| steps.iter().rev().find(|s| s.state.is_some()))
             .map(|s| s.id.clone());
+        let failed_step = steps
+            .iter()
+            .find(|s| s.state == Some(StepState::Failed))
+            .map(|s| s.id.clone());
         let duration_seconds = if status.finished_at.is_some() || active {
             seconds_between(
                 status.started_at.as_deref(),
@@ -175,6 +181,7 @@ impl RestoreView {
             message: status.message,
             server_version: status.server_version,
             current_step,
+            failed_step,
             progress_percent: status.progress_percent,
             progress: status.progress,
             steps,
@@ -555,7 +562,8 @@ PLAN
                 "a_future_step": {"state": "Skipped", "attempts": 0}
             }
         });
-        let text = render_text(&view(Some(failed)), Styles::PLAIN, now());
+        let v = view(Some(failed));
+        let text = render_text(&v, Styles::PLAIN, now());
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[1], "Phase:     Failed");
         assert_eq!(lines[5], "Finished:  2024-11-24T10:00:02Z (took 2.0s)");
@@ -576,6 +584,9 @@ PLAN
             text.contains("\na_future_step                 Skipped\n"),
             "{text}"
         );
+        let restore = v.restore.as_ref().unwrap();
+        assert_eq!(restore.failed_step.as_deref(), Some("preflight"));
+        assert_eq!(restore.current_step.as_deref(), Some("a_future_step"));
         assert!(
             text.ends_with(
                 r#"
@@ -631,6 +642,7 @@ PLAN
         assert_eq!(r["runId"], "20241124100000-abc123");
         assert_eq!(r["type"], "tables");
         assert_eq!(r["currentStep"], "await_restore");
+        assert_eq!(r["failedStep"], Value::Null);
         assert_eq!(r["durationSeconds"], 600.0);
         assert_eq!(r["progress"]["recoveredBytes"], 419430400);
         assert_eq!(r["progress"]["etaSeconds"], 60);
