@@ -74,7 +74,27 @@ impl Target {
                 "{what} in namespace {:?}: {} ({} {})",
                 self.namespace, status.message, status.code, status.reason
             ),
-            other => format!("{what} in namespace {:?}: {other}", self.namespace),
+            other => format!(
+                "{what} in namespace {:?}: {}",
+                self.namespace,
+                with_causes(&other)
+            ),
         }
     }
+}
+
+/// An error with its chain of causes (`client error (Connect): tcp connect error: Connection
+/// refused`): kube's own message alone often says only which layer failed.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -25,7 +25,10 @@ use cratedb_restore::{
     resource::CrateDB,
 };
 
-use crate::{access::Target, cli::Output};
+use crate::{
+    access::{Target, with_causes},
+    cli::Output,
+};
 
 const FIELD_MANAGER: &str = "kubectl-cratedb_restore";
 
@@ -71,7 +74,13 @@ pub async fn plan(
         .client
         .send(http_request.map(Body::from))
         .await
-        .map_err(|e| format!("dry run of CrateDB {}/{name}: {e}", target.namespace))?;
+        .map_err(|e| {
+            format!(
+                "dry run of CrateDB {}/{name}: {}",
+                target.namespace,
+                with_causes(&e)
+            )
+        })?;
     let code = response.status();
     let warnings = kubernetes_warnings(
         response
