@@ -125,21 +125,41 @@ pub fn repository_name(run_id: &str) -> String {
 }
 
 /// `CREATE REPOSITORY` with every value as a parameter: `$1` = max_restore_bytes_per_sec,
-/// `$2` = readonly, then the provider's credentials in [`StorageProvider::credential_fields`] order.
-pub fn create_repository_statement(repository: &str, provider: StorageProvider) -> String {
-    let mut settings = vec![
+/// `$2` = readonly, then one per entry of `settings` (the credentials in
+/// [`StorageProvider::credential_fields`] order, then endpoint, protocol, region).
+pub fn create_repository_statement(
+    repository: &str,
+    provider: StorageProvider,
+    settings: &[&str],
+) -> String {
+    let mut with = vec![
         "max_restore_bytes_per_sec = $1".to_string(),
         "readonly = $2".to_string(),
     ];
-    for (i, field) in provider.credential_fields().iter().enumerate() {
-        settings.push(format!("{} = ${}", field.setting, i + 3));
+    for (i, setting) in settings.iter().enumerate() {
+        with.push(format!("{setting} = ${}", i + 3));
     }
     format!(
         "CREATE REPOSITORY {} TYPE {} WITH ({})",
         quote_ident(repository),
         provider.repository_type(),
-        settings.join(", ")
+        with.join(", ")
     )
+}
+
+/// The repository settings one Secret value becomes. An S3 endpoint may be written as a URL
+/// (`https://minio.example:9000`, as `spec.backups.aws.endpointUrl` holds it): CrateDB takes the
+/// host and port as `endpoint` and the scheme as `protocol`.
+pub fn expand_setting(setting: &'static str, value: String) -> Vec<(&'static str, String)> {
+    if setting == "endpoint" {
+        for scheme in ["https", "http"] {
+            if let Some(rest) = value.strip_prefix(&format!("{scheme}://")) {
+                let host = rest.trim_end_matches('/').to_string();
+                return vec![("endpoint", host), ("protocol", scheme.to_string())];
+            }
+        }
+    }
+    vec![(setting, value)]
 }
 
 /// The two fixed parameters that precede the credentials.
@@ -153,13 +173,35 @@ mod tests {
 
     #[test]
     fn create_statements_bind_every_value() {
+        let settings = |p: StorageProvider| -> Vec<&str> {
+            p.credential_fields().iter().map(|f| f.setting).collect()
+        };
         assert_eq!(
-            create_repository_statement("restore_backup_1", StorageProvider::Aws),
+            create_repository_statement(
+                "restore_backup_1",
+                StorageProvider::Aws,
+                &settings(StorageProvider::Aws)
+            ),
             r#"CREATE REPOSITORY "restore_backup_1" TYPE s3 WITH (max_restore_bytes_per_sec = $1, readonly = $2, access_key = $3, base_path = $4, bucket = $5, secret_key = $6)"#
         );
         assert_eq!(
-            create_repository_statement(r#"we"ird"#, StorageProvider::AzureBlob),
+            create_repository_statement(
+                r#"we"ird"#,
+                StorageProvider::AzureBlob,
+                &settings(StorageProvider::AzureBlob)
+            ),
             r#"CREATE REPOSITORY "we""ird" TYPE azure WITH (max_restore_bytes_per_sec = $1, readonly = $2, key = $3, account = $4, base_path = $5, container = $6)"#
+        );
+        assert_eq!(
+            expand_setting("endpoint", "http://minio.minio:9000/".into()),
+            [
+                ("endpoint", "minio.minio:9000".to_string()),
+                ("protocol", "http".to_string())
+            ]
+        );
+        assert_eq!(
+            expand_setting("endpoint", "s3.eu.example".into()),
+            [("endpoint", "s3.eu.example".to_string())]
         );
         assert_eq!(fixed_repository_parameters(), ["240mb", "true"]);
     }

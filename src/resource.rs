@@ -36,6 +36,25 @@ pub struct CrateDBSpec {
     pub users: Option<Vec<UserSpec>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grand_central: Option<GrandCentralSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backups: Option<BackupsSpec>,
+}
+
+/// `spec.backups`: the cluster's own backup settings. A restore from the same kind of store
+/// takes its S3 endpoint and region from here unless its options name others (SPEC A27).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct BackupsSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsBackupSpec>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsBackupSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<SecretRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<SecretRef>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

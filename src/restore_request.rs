@@ -6,11 +6,16 @@
 
 use std::fmt;
 
+use std::collections::BTreeMap;
+
 use crate::{
-    repository::{CredentialField, StorageProvider},
+    repository::StorageProvider,
+    resource::{BackupsSpec, SecretKeySelector},
     resource::{PartitionSpec, RestoreSnapshotSpec, SecretRef},
+    restore_options::{self, RestoreOptions},
     restore_type::{PartitionTarget, RestoreTarget, RestoreType, Section},
     sql::{SqlLiteral, TableIdent, parse_single_ident},
+    version::ServerVersion,
 };
 
 pub const SPEC_PATH: &str = "spec.cluster.restoreSnapshot";
@@ -37,18 +42,15 @@ impl fmt::Display for FieldError {
     }
 }
 
-/// A secret value the restore needs: which field asks for it and where it lives.
+/// A secret value the restore needs: the repository setting it becomes, where the request
+/// names it, and where it lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialRef {
-    pub field: CredentialField,
+    pub setting: &'static str,
+    /// `spec.cluster.restoreSnapshot.bucket`, an option annotation, or `spec.backups.aws.…`.
+    pub path: String,
     pub secret: String,
     pub key: String,
-}
-
-impl CredentialRef {
-    pub fn path(&self) -> String {
-        format!("{SPEC_PATH}.{}", self.field.crd_field)
-    }
 }
 
 /// A request that passed every rule that needs no cluster access.
@@ -58,8 +60,10 @@ pub struct RestoreRequest {
     pub restore_type: RestoreType,
     pub target: RestoreTarget,
     pub provider: StorageProvider,
-    /// In the provider's binding order (SPEC B§6).
+    /// In the provider's binding order (SPEC B§6), then the S3 endpoint and region if any.
     pub credentials: Vec<CredentialRef>,
+    /// The options from `restore.cloud.crate.io/` annotations (SPEC A27).
+    pub options: RestoreOptions,
     /// Things that are allowed but probably not what the user meant.
     pub warnings: Vec<String>,
 }
@@ -163,6 +167,7 @@ pub fn validate(spec: &RestoreSnapshotSpec) -> Result<RestoreRequest, Vec<FieldE
             target,
             provider,
             credentials,
+            options: RestoreOptions::default(),
             warnings,
         }),
         _ => Err(errors),
@@ -360,13 +365,157 @@ fn credential_refs(
         }
         if let (Some(name), Some(key)) = (name, key) {
             refs.push(CredentialRef {
-                field: *field,
+                setting: field.setting,
+                path,
                 secret: name.to_string(),
                 key: key.to_string(),
             });
         }
     }
     refs
+}
+
+/// The whole request: `restoreSnapshot`, the option annotations and, for S3, the cluster's own
+/// backup endpoint and region as defaults (SPEC A27). Every problem at once.
+pub fn validate_with_options(
+    spec: &RestoreSnapshotSpec,
+    annotations: &BTreeMap<String, String>,
+    backups: Option<&BackupsSpec>,
+) -> Result<RestoreRequest, Vec<FieldError>> {
+    let request = validate(spec);
+    let options = restore_options::parse(annotations);
+    let (mut request, options) = match (request, options) {
+        (Ok(request), Ok(options)) => (request, options),
+        (request, options) => {
+            let mut errors = request.err().unwrap_or_default();
+            errors.extend(options.err().unwrap_or_default());
+            return Err(errors);
+        }
+    };
+    let mut errors = Vec::new();
+    let restores_tables = request.target.restores_tables();
+    if options.rename.as_ref().is_some_and(|r| r.renames()) && !restores_tables {
+        errors.push(FieldError::new(
+            restore_options::path(restore_options::TABLE_RENAME_PATTERN),
+            format!(
+                "renames restored tables, but a {} restore restores none; remove the rename annotations or restore tables",
+                request.restore_type
+            ),
+        ));
+    }
+    if options.on_conflict == restore_options::OnConflict::Skip
+        && !matches!(request.restore_type, RestoreType::All | RestoreType::Tables)
+    {
+        errors.push(FieldError::new(
+            restore_options::path(restore_options::ON_CONFLICT),
+            format!(
+                "skip leaves existing tables and partitions out of a restore of type all or tables; a {} restore cannot skip, remove it (or restore type tables)",
+                request.restore_type
+            ),
+        ));
+    }
+    let defaults = backups.and_then(|b| b.aws.as_ref());
+    for (setting, annotation, explicit, default, default_path) in [
+        (
+            "endpoint",
+            restore_options::S3_ENDPOINT_SECRET_REF,
+            &options.s3_endpoint,
+            defaults.and_then(|a| a.endpoint_url.as_ref()),
+            "spec.backups.aws.endpointUrl",
+        ),
+        (
+            "region",
+            restore_options::S3_REGION_SECRET_REF,
+            &options.s3_region,
+            defaults.and_then(|a| a.region.as_ref()),
+            "spec.backups.aws.region",
+        ),
+    ] {
+        if request.provider != StorageProvider::Aws {
+            if explicit.is_some() {
+                errors.push(FieldError::new(
+                    restore_options::path(annotation),
+                    format!(
+                        "applies to S3 repositories only, but backupProvider is {}; remove it",
+                        request.provider
+                    ),
+                ));
+            }
+            continue;
+        }
+        let reference = match (explicit, default) {
+            (Some(explicit), _) => Some((
+                restore_options::path(annotation),
+                explicit.secret.clone(),
+                explicit.key.clone(),
+            )),
+            (
+                None,
+                Some(SecretRef {
+                    secret_key_ref:
+                        Some(SecretKeySelector {
+                            name: Some(name),
+                            key: Some(key),
+                        }),
+                }),
+            ) if !name.is_empty() && !key.is_empty() => {
+                Some((default_path.to_string(), name.clone(), key.clone()))
+            }
+            _ => None,
+        };
+        if let Some((path, secret, key)) = reference {
+            request.credentials.push(CredentialRef {
+                setting,
+                path,
+                secret,
+                key,
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    request.options = options;
+    Ok(request)
+}
+
+/// CrateDB 5.6.0 added the RESTORE rename parameters.
+pub const RENAME_SINCE: ServerVersion = ServerVersion::new(5, 6, 0);
+/// CrateDB 6.3.0 added the `region` setting of s3 repositories (older servers infer it).
+pub const S3_REGION_SINCE: ServerVersion = ServerVersion::new(6, 3, 0);
+
+/// What CrateDB `version` cannot do of this request, each naming the option to change.
+pub fn unsupported_by(request: &RestoreRequest, version: ServerVersion) -> Vec<FieldError> {
+    let mut problems = Vec::new();
+    if let Some(rename) = request.options.rename.as_ref().filter(|r| r.renames())
+        && version < RENAME_SINCE
+    {
+        let named = rename
+            .parameters()
+            .first()
+            .map(|(name, _)| name.replace('_', "-"))
+            .unwrap_or_else(|| "table-rename-pattern".into());
+        problems.push(FieldError::new(
+            restore_options::path(&format!("{}{named}", restore_options::PREFIX)),
+            format!(
+                "CrateDB {version} cannot restore under other names (RESTORE's rename parameters came with {RENAME_SINCE}); upgrade the cluster or remove the rename annotations"
+            ),
+        ));
+    }
+    if version < S3_REGION_SINCE
+        && let Some(region) = request
+            .credentials
+            .iter()
+            .find(|c| c.setting == "region" && c.path.starts_with("metadata."))
+    {
+        problems.push(FieldError::new(
+            &region.path,
+            format!(
+                "CrateDB {version} has no region setting for s3 repositories (it came with {S3_REGION_SINCE}; older servers infer the region from the endpoint); remove the annotation"
+            ),
+        ));
+    }
+    problems
 }
 
 /// Joins problems into one admission message.
@@ -415,7 +564,7 @@ mod tests {
         assert_eq!(req.restore_type, RestoreType::Tables);
         assert_eq!(req.target, RestoreTarget::All);
         assert_eq!(req.provider, StorageProvider::Aws);
-        let settings: Vec<_> = req.credentials.iter().map(|c| c.field.setting).collect();
+        let settings: Vec<_> = req.credentials.iter().map(|c| c.setting).collect();
         assert_eq!(
             settings,
             ["access_key", "base_path", "bucket", "secret_key"]
@@ -587,5 +736,124 @@ mod tests {
                 "spec.cluster.restoreSnapshot.snapshot: contains control characters; use the snapshot name as sys.snapshots shows it"
             ]
         );
+    }
+
+    fn options(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn s3_endpoint_and_region_come_from_options_or_the_clusters_backups() {
+        use restore_options::{S3_ENDPOINT_SECRET_REF, S3_REGION_SECRET_REF};
+        let backups: BackupsSpec = serde_json::from_value(json!({"aws": {
+            "endpointUrl": {"secretKeyRef": {"name": "backup-s3", "key": "endpoint"}},
+            "region": {"secretKeyRef": {"name": "backup-s3", "key": "region"}}}}))
+        .unwrap();
+        let aws = with_aws(json!({"snapshot": "s"}));
+        let req = validate_with_options(
+            &aws,
+            &options(&[(S3_ENDPOINT_SECRET_REF, "minio/url")]),
+            Some(&backups),
+        )
+        .unwrap();
+        let extra: Vec<(&str, &str, &str)> = req.credentials[4..]
+            .iter()
+            .map(|c| (c.setting, c.path.as_str(), c.secret.as_str()))
+            .collect();
+        assert_eq!(
+            extra,
+            [
+                (
+                    "endpoint",
+                    r#"metadata.annotations["restore.cloud.crate.io/s3-endpoint-secret-ref"]"#,
+                    "minio"
+                ),
+                ("region", "spec.backups.aws.region", "backup-s3"),
+            ]
+        );
+        // Azure has no S3 endpoint: named explicitly it is an error, the S3 defaults are ignored.
+        let azure = spec(json!({"snapshot": "s", "backupProvider": "azure_blob",
+            "accountKey": {"secretKeyRef": {"name": "a", "key": "k"}},
+            "accountName": {"secretKeyRef": {"name": "a", "key": "n"}},
+            "container": {"secretKeyRef": {"name": "a", "key": "c"}},
+            "basePath": {"secretKeyRef": {"name": "a", "key": "p"}}}));
+        assert_eq!(
+            validate_with_options(&azure, &options(&[]), Some(&backups))
+                .unwrap()
+                .credentials
+                .len(),
+            4
+        );
+        let errors = validate_with_options(
+            &azure,
+            &options(&[(S3_REGION_SECRET_REF, "r/region")]),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            r#"metadata.annotations["restore.cloud.crate.io/s3-region-secret-ref"]: applies to S3 repositories only, but backupProvider is azure_blob; remove it"#
+        );
+    }
+
+    #[test]
+    fn options_that_do_not_fit_the_type_are_refused() {
+        use restore_options::{ON_CONFLICT, TABLE_RENAME_REPLACEMENT};
+        let metadata = with_aws(json!({"snapshot": "s", "type": "metadata"}));
+        let errors: Vec<String> = validate_with_options(
+            &metadata,
+            &options(&[(TABLE_RENAME_REPLACEMENT, "x_$1"), (ON_CONFLICT, "skip")]),
+            None,
+        )
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].contains("a metadata restore restores none"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].contains("a metadata restore cannot skip"),
+            "{errors:?}"
+        );
+        let sections =
+            with_aws(json!({"snapshot": "s", "type": "sections", "sections": ["tables"]}));
+        assert!(
+            validate_with_options(&sections, &options(&[(ON_CONFLICT, "skip")]), None).is_err()
+        );
+    }
+
+    #[test]
+    fn old_servers_lack_renames_and_the_s3_region() {
+        use restore_options::{S3_REGION_SECRET_REF, TABLE_RENAME_REPLACEMENT};
+        let req = validate_with_options(
+            &with_aws(json!({"snapshot": "s"})),
+            &options(&[
+                (TABLE_RENAME_REPLACEMENT, "$1_copy"),
+                (S3_REGION_SECRET_REF, "s/r"),
+            ]),
+            None,
+        )
+        .unwrap();
+        let at = |v| -> Vec<String> {
+            unsupported_by(&req, v)
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            at(ServerVersion::new(5, 5, 4)),
+            [
+                r#"metadata.annotations["restore.cloud.crate.io/table-rename-replacement"]: CrateDB 5.5.4 cannot restore under other names (RESTORE's rename parameters came with 5.6.0); upgrade the cluster or remove the rename annotations"#,
+                r#"metadata.annotations["restore.cloud.crate.io/s3-region-secret-ref"]: CrateDB 5.5.4 has no region setting for s3 repositories (it came with 6.3.0; older servers infer the region from the endpoint); remove the annotation"#,
+            ]
+        );
+        assert_eq!(at(ServerVersion::new(6, 2, 1)).len(), 1);
+        assert!(at(ServerVersion::new(6, 3, 0)).is_empty());
     }
 }

@@ -183,18 +183,29 @@ impl RestoreTarget {
     }
 }
 
-/// The statement that starts a restore. It never waits: the Job polls for completion (SPEC B§2.3).
+/// The statement that starts a restore of `what` (a [`RestoreTarget::keyword`], or the planned
+/// one). It never waits: the Job polls for completion (SPEC B§2.3). Rename parameters are
+/// escaped literals: they are no secret, and the dry-run preview shows exactly what is sent.
 pub fn restore_statement(
     repository: &str,
     snapshot: &str,
-    target: &RestoreTarget,
-    version: Option<ServerVersion>,
+    what: &str,
+    rename: Option<&crate::rename::Rename>,
 ) -> String {
+    let mut with = vec!["wait_for_completion = false".to_string()];
+    if let Some(rename) = rename {
+        with.extend(
+            rename
+                .parameters()
+                .into_iter()
+                .map(|(name, value)| format!("{name} = {}", crate::sql::quote_literal(value))),
+        );
+    }
     format!(
-        "RESTORE SNAPSHOT {}.{} {} WITH (wait_for_completion = false)",
+        "RESTORE SNAPSHOT {}.{} {what} WITH ({})",
         quote_ident(repository),
         quote_ident(snapshot),
-        target.keyword(version)
+        with.join(", ")
     )
 }
 
@@ -281,14 +292,22 @@ mod tests {
             restore_statement(
                 "restore_backup_1718000000",
                 "snap1",
-                &RestoreTarget::Tables(vec![t("doc.t1"), t("doc.t2")]),
+                &RestoreTarget::Tables(vec![t("doc.t1"), t("doc.t2")]).keyword(None),
                 None
             ),
             r#"RESTORE SNAPSHOT "restore_backup_1718000000"."snap1" TABLE "doc"."t1", "doc"."t2" WITH (wait_for_completion = false)"#
         );
         assert_eq!(
-            restore_statement("r", r#"sn"ap"#, &RestoreTarget::All, None),
+            restore_statement("r", r#"sn"ap"#, "ALL", None),
             r#"RESTORE SNAPSHOT "r"."sn""ap" ALL WITH (wait_for_completion = false)"#
+        );
+        let rename = crate::rename::Rename {
+            schema: crate::rename::Rule::parse(None, Some("it's")).unwrap(),
+            table: crate::rename::Rule::parse(Some("(\\w+)_(\\d+)"), Some("$2_$1")).unwrap(),
+        };
+        assert_eq!(
+            restore_statement("r", "s", "ALL", Some(&rename)),
+            r#"RESTORE SNAPSHOT "r"."s" ALL WITH (wait_for_completion = false, schema_rename_replacement = 'it''s', table_rename_pattern = '(\w+)_(\d+)', table_rename_replacement = '$2_$1')"#
         );
     }
 

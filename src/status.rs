@@ -108,6 +108,9 @@ pub struct RestoreStatus {
     /// pod can finish the run even after the request was edited or withdrawn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<Value>,
+    /// The admitted `restore.cloud.crate.io/` option annotations (SPEC A27).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<BTreeMap<String, String>>,
     pub progress_percent: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<Progress>,

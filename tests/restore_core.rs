@@ -245,7 +245,8 @@ async fn partitions_restore_into_an_existing_partitioned_table() {
     );
     assert_eq!(
         status["plan"]["partitions"],
-        json!([{"schema": "doc", "table": "parted", "values": "(\"day\" = '2024-01-01')"}])
+        json!([{"schema": "doc", "table": "parted", "values": "(\"day\" = '2024-01-01')",
+            "columns": [{"column": "day", "value": "2024-01-01"}]}])
     );
     assert_eq!(h.sim.partitions().len(), 2);
 }

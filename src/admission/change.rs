@@ -11,7 +11,10 @@ use kube::core::{
 };
 use serde_json::Value;
 
-use crate::{repository::StorageProvider, resource::RUN_ID_ANNOTATION, restore_type::RestoreType};
+use crate::{
+    repository::StorageProvider, resource::RUN_ID_ANNOTATION, restore_options::option_annotations,
+    restore_type::RestoreType,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RestoreChange<'a> {
@@ -86,24 +89,35 @@ pub fn requested(restore_snapshot: &Value) -> Value {
     Value::Object(fields)
 }
 
-/// Whether two `restoreSnapshot` values ask for the same restore.
-pub fn same_request(old: &Value, new: &Value) -> bool {
-    requests_restore(old) && requests_restore(new) && requested(old) == requested(new)
+/// The restore an object asks for, as one value: `restoreSnapshot` with its defaults and the
+/// option annotations (SPEC A27); `None` when it asks for none. Two writes ask for the same
+/// restore exactly when these are equal.
+pub fn request_of(object: Option<&DynamicObject>) -> Option<Value> {
+    let restore_snapshot = restore_snapshot(object).filter(|v| requests_restore(v))?;
+    let options = object
+        .and_then(|o| o.metadata.annotations.as_ref())
+        .map(option_annotations)
+        .unwrap_or_default();
+    Some(serde_json::json!({
+        "restoreSnapshot": requested(restore_snapshot),
+        "options": options,
+    }))
 }
 
 pub fn classify(request: &AdmissionRequest<DynamicObject>) -> RestoreChange<'_> {
     if !matches!(request.operation, Operation::Create | Operation::Update) {
         return RestoreChange::NoRequest;
     }
-    let new = match restore_snapshot(request.object.as_ref()) {
-        Some(value) if requests_restore(value) => value,
-        _ => return RestoreChange::NoRequest,
+    let (Some(new), Some(restore_snapshot)) = (
+        request_of(request.object.as_ref()),
+        restore_snapshot(request.object.as_ref()),
+    ) else {
+        return RestoreChange::NoRequest;
     };
-    match restore_snapshot(request.old_object.as_ref()) {
-        Some(old) if same_request(old, new) => RestoreChange::Unchanged,
-        _ => RestoreChange::NewRequest {
-            restore_snapshot: new,
-        },
+    if request_of(request.old_object.as_ref()).as_ref() == Some(&new) {
+        RestoreChange::Unchanged
+    } else {
+        RestoreChange::NewRequest { restore_snapshot }
     }
 }
 
@@ -208,5 +222,41 @@ mod tests {
             )),
             RestoreChange::NoRequest
         );
+    }
+
+    #[test]
+    fn options_are_part_of_the_request() {
+        let obj = |annotations: Value| -> Value {
+            json!({"apiVersion": "cloud.crate.io/v1", "kind": "CrateDB",
+                "metadata": {"name": "c", "namespace": "ns", "annotations": annotations},
+                "spec": {"cluster": {"restoreSnapshot": {"snapshot": "s1"}}}})
+        };
+        let review = |old: Value, new: Value| -> AdmissionRequest<DynamicObject> {
+            serde_json::from_value(json!({
+                "uid": "u", "kind": {"group": "cloud.crate.io", "version": "v1", "kind": "CrateDB"},
+                "resource": {"group": "cloud.crate.io", "version": "v1", "resource": "cratedbs"},
+                "operation": "UPDATE", "userInfo": {}, "object": new, "oldObject": old
+            }))
+            .unwrap()
+        };
+        let skip = json!({"restore.cloud.crate.io/on-conflict": "skip",
+            RUN_ID_ANNOTATION: "r1", "unrelated": "a"});
+        // The run id and other annotations are not part of the request...
+        let same = json!({"restore.cloud.crate.io/on-conflict": "skip",
+            RUN_ID_ANNOTATION: "r2", "unrelated": "b"});
+        assert_eq!(
+            classify(&review(obj(skip.clone()), obj(same))),
+            RestoreChange::Unchanged
+        );
+        // ...an option is: changing it during a run is a new request (and so an overlap).
+        let fail = json!({"restore.cloud.crate.io/on-conflict": "fail", RUN_ID_ANNOTATION: "r1"});
+        assert!(matches!(
+            classify(&review(obj(skip.clone()), obj(fail))),
+            RestoreChange::NewRequest { .. }
+        ));
+        assert!(matches!(
+            classify(&review(obj(skip), obj(json!({RUN_ID_ANNOTATION: "r1"})))),
+            RestoreChange::NewRequest { .. }
+        ));
     }
 }

@@ -21,7 +21,7 @@ fn referenced(credentials: &[CredentialRef]) -> BTreeMap<&str, Vec<String>> {
         secrets
             .entry(credential.secret.as_str())
             .or_default()
-            .push(credential.path());
+            .push(credential.path.clone());
     }
     secrets
 }
@@ -98,7 +98,7 @@ pub fn check_reference(
     credential: &CredentialRef,
     secret: Option<&Secret>,
 ) -> Result<(), FieldError> {
-    let path = credential.path();
+    let path = credential.path.clone();
     let (name, key) = (&credential.secret, &credential.key);
     let Some(secret) = secret else {
         return Err(FieldError::new(
@@ -172,8 +172,10 @@ mod tests {
     use k8s_openapi::ByteString;
 
     fn credential(key: &str) -> CredentialRef {
+        let field = StorageProvider::Aws.credential_fields()[2];
         CredentialRef {
-            field: StorageProvider::Aws.credential_fields()[2],
+            setting: field.setting,
+            path: format!("{}.{}", crate::restore_request::SPEC_PATH, field.crd_field),
             secret: "restore".into(),
             key: key.into(),
         }

@@ -20,8 +20,9 @@ use super::{
 };
 use crate::{
     repository::repository_name,
-    resource::{RUN_ID_ANNOTATION, RestoreSnapshotSpec},
+    resource::{BackupsSpec, RUN_ID_ANNOTATION, RestoreSnapshotSpec},
     restore_job::{JobSettings, Owner, build_job},
+    restore_options::OnConflict,
     restore_request::{self, FieldError, RestoreRequest, SPEC_PATH},
     restore_type::restore_statement,
     run::{RunIdentity, labels},
@@ -80,7 +81,25 @@ impl Validator<'_> {
                     format!("cannot be read: {e}"),
                 )])
             })?;
-        let restore = restore_request::validate(&spec).map_err(AdmissionError::InvalidSpec)?;
+        let annotations = object.metadata.annotations.clone().unwrap_or_default();
+        let backups: Option<BackupsSpec> = object
+            .data
+            .pointer("/spec/backups")
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let restore = restore_request::validate_with_options(&spec, &annotations, backups.as_ref())
+            .map_err(AdmissionError::InvalidSpec)?;
+        let version = object
+            .data
+            .pointer("/spec/cluster/version")
+            .and_then(Value::as_str)
+            .and_then(|v| v.parse::<ServerVersion>().ok());
+        // The spec's version is what the operator runs; pre-flight checks the real server too.
+        if let Some(version) = version {
+            let unsupported = restore_request::unsupported_by(&restore, version);
+            if !unsupported.is_empty() {
+                return Err(AdmissionError::InvalidSpec(unsupported));
+            }
+        }
 
         let budget = Budget::starting_now(self.review_budget);
         runnable::check_job_account(
@@ -134,12 +153,12 @@ impl Validator<'_> {
             return Err(conflict);
         }
 
-        let version = object
-            .data
-            .pointer("/spec/cluster/version")
-            .and_then(Value::as_str)
-            .and_then(|v| v.parse::<ServerVersion>().ok());
         warnings.insert(0, plan_warning(&restore, &run, version));
+        if restore.options.on_conflict == OnConflict::Skip {
+            warnings.push(
+                "on-conflict: skip: relations and partitions that already exist are left out of the RESTORE; status.restore.plan.skipped lists them".into(),
+            );
+        }
         warnings.extend(restore.warnings.iter().cloned());
 
         if request.dry_run {
@@ -244,22 +263,32 @@ pub fn plan_warning(
     run: &RunIdentity,
     version: Option<ServerVersion>,
 ) -> String {
-    let statement = restore_statement(
-        &repository_name(&run.run_id),
-        &restore.snapshot,
-        &restore.target,
-        version,
-    );
-    let full = format!("planned: {statement}");
-    if full.chars().count() <= MAX_WARNING_CHARS {
+    let statement = |what: &str| {
+        format!(
+            "planned: {}",
+            restore_statement(
+                &repository_name(&run.run_id),
+                &restore.snapshot,
+                what,
+                restore.options.rename.as_ref(),
+            )
+        )
+    };
+    let keyword = restore.target.keyword(version);
+    let full = statement(&keyword);
+    let over = full.chars().count().saturating_sub(MAX_WARNING_CHARS);
+    if over == 0 {
         return full;
     }
-    let total = full.chars().count();
-    let kept: String = full.chars().take(MAX_WARNING_CHARS - 40).collect();
-    format!(
-        "{kept}… ({} more characters; see status.restore.plan)",
-        total - (MAX_WARNING_CHARS - 40)
-    )
+    // The target list is what grows; the statement's start and its WITH (…) stay readable.
+    let note = |n: usize| format!("… ({n} more characters; see status.restore.plan)");
+    let cut = over + note(over).chars().count();
+    let kept: String = keyword
+        .chars()
+        .take(keyword.chars().count().saturating_sub(cut))
+        .collect();
+    let left_out = keyword.chars().count() - kept.chars().count();
+    statement(&format!("{kept}{}", note(left_out)))
 }
 
 #[cfg(test)]
@@ -304,14 +333,16 @@ mod tests {
         let restore = restore_request::validate(&spec).unwrap();
         let warning = plan_warning(&restore, &RunIdentity::new("ns", "c", "r1"), None);
         assert!(
-            warning.chars().count() <= MAX_WARNING_CHARS + 60,
+            warning.chars().count() <= MAX_WARNING_CHARS + 10,
             "{warning}"
         );
         assert!(warning.starts_with(
             r#"planned: RESTORE SNAPSHOT "restore_backup_r1"."s" TABLE "doc"."table_0""#
         ));
         assert!(
-            warning.ends_with("more characters; see status.restore.plan)"),
+            warning.ends_with(
+                "more characters; see status.restore.plan) WITH (wait_for_completion = false)"
+            ),
             "{warning}"
         );
     }

@@ -280,7 +280,23 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         state.request = cr
             .restore_snapshot()
             .and_then(|r| serde_json::to_value(r).ok());
+        // The options are part of the request (SPEC A27): recorded with it, so the run keeps
+        // what was admitted.
+        state.options = Some(crate::restore_options::option_annotations(
+            cr.metadata
+                .annotations
+                .as_ref()
+                .unwrap_or(&Default::default()),
+        ));
     }
+    let options = state.options.clone().unwrap_or_else(|| {
+        crate::restore_options::option_annotations(
+            cr.metadata
+                .annotations
+                .as_ref()
+                .unwrap_or(&Default::default()),
+        )
+    });
     let spec: RestoreSnapshotSpec = match state.request.clone().map(serde_json::from_value) {
         Some(Ok(spec)) => spec,
         None => RestoreSnapshotSpec::default(),
@@ -327,27 +343,28 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         !config.testing,
     );
 
-    let request = match restore_request::validate(&spec) {
-        Ok(request) => request,
-        Err(errors) => {
-            // Admission validated this request; if it no longer reads, the run cannot start.
-            let message = restore_request::describe(&errors);
-            tracing::error!(%message, "the restore request is not valid");
-            notifier.send(&Notification::failure(message.clone())).await;
-            status.state.phase = Some(Phase::Failed);
-            status.state.finished_at = Some(Timestamp::now().to_string());
-            status.state.message = Some(message.clone());
-            status
-                .state
-                .set_condition("Restored", "False", "InvalidRequest", &message);
-            if let Err(error) = status.save().await {
-                tracing::error!(%error, "cannot write the final status; a retry may help");
-                return ExitStatus::Retry;
+    let request =
+        match restore_request::validate_with_options(&spec, &options, cr.spec.backups.as_ref()) {
+            Ok(request) => request,
+            Err(errors) => {
+                // Admission validated this request; if it no longer reads, the run cannot start.
+                let message = restore_request::describe(&errors);
+                tracing::error!(%message, "the restore request is not valid");
+                notifier.send(&Notification::failure(message.clone())).await;
+                status.state.phase = Some(Phase::Failed);
+                status.state.finished_at = Some(Timestamp::now().to_string());
+                status.state.message = Some(message.clone());
+                status
+                    .state
+                    .set_condition("Restored", "False", "InvalidRequest", &message);
+                if let Err(error) = status.save().await {
+                    tracing::error!(%error, "cannot write the final status; a retry may help");
+                    return ExitStatus::Retry;
+                }
+                events.warning("RestoreFailed", "Validate", message).await;
+                return ExitStatus::Failed;
             }
-            events.warning("RestoreFailed", "Validate", message).await;
-            return ExitStatus::Failed;
-        }
-    };
+        };
 
     let secrets = Api::namespaced(client.clone(), &run.namespace);
     let waiting = config.backoff();
@@ -489,7 +506,12 @@ async fn finish(ctx: &mut RunContext, phase: Phase) -> Result<(), StepError> {
                 "The snapshot has been restored successfully.",
             );
             state.progress_percent = Some(100.0);
-            "The snapshot has been restored successfully.".to_string()
+            if state.plan.as_ref().is_some_and(|p| p.nothing_to_restore()) {
+                "Nothing to restore: everything in the snapshot exists already (on-conflict: skip)."
+                    .to_string()
+            } else {
+                "The snapshot has been restored successfully.".to_string()
+            }
         }
     };
     state.message = Some(summary.clone());

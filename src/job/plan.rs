@@ -2,13 +2,14 @@
 //! computed from the snapshot's contents and the cluster's current relations before anything in
 //! the cluster changes. Pure.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
-    cratedb::queries::{Partition, Relation, SnapshotInfo},
+    cratedb::queries::{Partition, Relation, SnapshotInfo, SnapshotPartition},
+    restore_options::OnConflict,
     restore_request::RestoreRequest,
     restore_type::{PartitionTarget, RestoreTarget, RestoreType},
     sql::{SqlLiteral, TableIdent},
@@ -24,26 +25,102 @@ pub const GC_TEMP_SUFFIX: &str = "_temp";
 pub struct Plan {
     /// The RESTORE keyword for this server version.
     pub keyword: String,
-    /// Relations the restore creates.
+    /// Relations the restore creates, under the names they get.
     pub relations: Vec<TableIdent>,
-    /// Partitions the restore creates.
+    /// Partitions the restore creates, in the tables they land in.
     pub partitions: Vec<PlannedPartition>,
+    /// Relations restored under another name (rename options): source → target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub renamed: Vec<Renamed>,
+    /// What `on-conflict: skip` left out because it exists already.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
     /// Grand Central tables renamed aside before the restore (SPEC B§4.7).
     pub gc_tables: Vec<String>,
     pub conflicts: Vec<String>,
     pub warnings: Vec<String>,
 }
 
-/// One partition of a `partitions` restore: its table and its values as the statement names
-/// them (`("day" = '2024-01-02')`).
+/// One partition the restore creates: the table it lands in, its values as the statement names
+/// them (`("day" = '2024-01-02')`), and the same values per column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlannedPartition {
     #[serde(flatten)]
     pub table: TableIdent,
     pub values: String,
+    #[serde(default)]
+    pub columns: Vec<PartitionValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionValue {
+    pub column: String,
+    pub value: Value,
+}
+
+impl PlannedPartition {
+    fn new(table: TableIdent, columns: &[(String, SqlLiteral)]) -> Self {
+        let target = PartitionTarget {
+            table: table.clone(),
+            columns: columns.to_vec(),
+        };
+        Self {
+            values: target.render_values(),
+            columns: columns
+                .iter()
+                .map(|(column, literal)| PartitionValue {
+                    column: column.clone(),
+                    value: literal.to_json(),
+                })
+                .collect(),
+            table,
+        }
+    }
+
+    /// The partition as a target the completion check can look for.
+    pub fn target(&self) -> PartitionTarget {
+        PartitionTarget {
+            table: self.table.clone(),
+            columns: self
+                .columns
+                .iter()
+                .map(|c| (c.column.clone(), SqlLiteral::from_json(&c.value)))
+                .collect(),
+        }
+    }
+}
+
+/// A relation restored under another name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Renamed {
+    pub from: TableIdent,
+    pub to: TableIdent,
+}
+
+/// A relation (or one partition of it, `values` set) left out because it exists already.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    #[serde(flatten)]
+    pub table: TableIdent,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+}
+
+impl Skipped {
+    pub fn describe(&self) -> String {
+        match &self.partition {
+            Some(values) => format!("{} PARTITION {values}", self.table),
+            None => self.table.dotted(),
+        }
+    }
 }
 
 impl Plan {
+    /// With `on-conflict: skip`, everything may exist already: then no RESTORE is sent.
+    pub fn nothing_to_restore(&self) -> bool {
+        self.keyword.is_empty()
+    }
+
     /// Every relation whose shards the restore creates: the planned relations and the tables of
     /// the planned partitions.
     pub fn restored_tables(&self) -> Vec<TableIdent> {
@@ -164,8 +241,18 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 
     let in_snapshot: BTreeSet<&TableIdent> = snapshot.tables.iter().collect();
     let existing = |ident: &TableIdent| relations.iter().find(|r| &r.ident == ident);
+    let rename = request.options.rename.as_ref().filter(|r| r.renames());
+    let target_of = |source: &TableIdent| match rename {
+        Some(rename) => {
+            let (schema, table) = rename.target(&source.schema, &source.table);
+            TableIdent::new(schema, table)
+        }
+        None => source.clone(),
+    };
+    let skip = request.options.on_conflict == OnConflict::Skip;
 
-    let targets: Vec<TableIdent> = match &request.target {
+    // The snapshot's relations this restore names.
+    let sources: Vec<TableIdent> = match &request.target {
         RestoreTarget::All => snapshot.tables.clone(),
         RestoreTarget::Metadata => Vec::new(),
         RestoreTarget::Sections(_) if request.target.restores_tables() => snapshot.tables.clone(),
@@ -179,23 +266,32 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             tables.clone()
         }
         RestoreTarget::Partitions(targets) => {
-            partition_conflicts(targets, snapshot, relations, partitions, &mut plan);
+            partition_conflicts(
+                targets, snapshot, relations, partitions, &target_of, &mut plan,
+            );
             plan.partitions = targets
                 .iter()
-                .map(|p| PlannedPartition {
-                    table: p.table.clone(),
-                    values: p.render_values(),
-                })
+                .map(|p| PlannedPartition::new(target_of(&p.table), &p.columns))
                 .collect();
+            let mut tables: Vec<TableIdent> = Vec::new();
+            for p in targets {
+                if !tables.contains(&p.table) {
+                    tables.push(p.table.clone());
+                }
+            }
+            for table in &tables {
+                note_rename(table, &target_of(table), &mut plan);
+            }
             Vec::new()
         }
     };
 
     // Grand Central tables that exist are renamed aside before the restore, so they are not
     // conflicts (SPEC A19, B§4.7). Only an explicit `type: all` or gc tables named in `tables`
-    // qualify, as in the reference.
+    // qualify, as in the reference, and only when they keep their names.
     let gc_candidates: Vec<&TableIdent> = match (&request.restore_type, &request.target) {
-        (RestoreType::All, _) => targets.iter().filter(|t| t.schema == GC_SCHEMA).collect(),
+        _ if rename.is_some() || skip => Vec::new(),
+        (RestoreType::All, _) => sources.iter().filter(|t| t.schema == GC_SCHEMA).collect(),
         (RestoreType::Tables, RestoreTarget::Tables(tables)) => tables
             .iter()
             .filter(|t| t.schema == GC_SCHEMA && in_snapshot.contains(t))
@@ -214,20 +310,153 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         }
     }
 
-    for t in &targets {
-        if let Some(rel) = existing(t)
-            && !plan.gc_tables.contains(&t.table)
+    // What the RESTORE names when skip leaves something out: tables one by one, and single
+    // partitions of partitioned tables that exist in part.
+    let mut named: Vec<String> = Vec::new();
+    let mut left_out = false;
+    let mut landing: BTreeMap<TableIdent, TableIdent> = BTreeMap::new();
+    for source in &sources {
+        let target = target_of(source);
+        if let Some(first) = landing.insert(target.clone(), source.clone())
+            && &first != source
         {
-            let kind = if rel.is_view { "a view" } else { "a table" };
             plan.conflicts.push(format!(
-                "{t} already exists in the cluster as {kind}; drop or rename it first, or restore only other tables"
+                "{first} and {source} would both be restored as {target}; change the rename pattern so every table gets its own name"
             ));
         }
-        if !plan.relations.contains(t) {
-            plan.relations.push(t.clone());
+        let snapshot_partitions: Vec<&SnapshotPartition> = snapshot
+            .partitions
+            .iter()
+            .filter(|p| &p.table == source)
+            .collect();
+        if rename.is_some()
+            && !snapshot_partitions.is_empty()
+            && let Some(server) = server_version
+            && *server < RENAMED_PARTITIONS_FIXED
+        {
+            plan.conflicts.push(format!(
+                "{source} is partitioned: CrateDB {server} restores a renamed partitioned table empty (fixed in {RENAMED_PARTITIONS_FIXED}); upgrade the cluster or restore it under its own name"
+            ));
+        }
+        match existing(&target) {
+            Some(rel) if !plan.gc_tables.contains(&target.table) || target.schema != GC_SCHEMA => {
+                if !skip {
+                    let kind = if rel.is_view { "a view" } else { "a table" };
+                    plan.conflicts.push(format!(
+                        "{target} already exists in the cluster as {kind}; drop or rename it first, restore only other tables, or set restore.cloud.crate.io/on-conflict: skip"
+                    ));
+                    named.push(source.quoted());
+                    push_relation(&mut plan, source, &target);
+                    continue;
+                }
+                left_out = true;
+                let missing = missing_partitions(rel, &snapshot_partitions, partitions, &target);
+                match missing {
+                    Some((present, missing)) if !missing.is_empty() => {
+                        for values in present {
+                            plan.skipped.push(Skipped {
+                                table: target.clone(),
+                                partition: Some(values),
+                            });
+                        }
+                        for columns in missing {
+                            let source_partition = PartitionTarget {
+                                table: source.clone(),
+                                columns: columns.clone(),
+                            };
+                            named.push(source_partition.render());
+                            plan.partitions
+                                .push(PlannedPartition::new(target.clone(), &columns));
+                        }
+                        note_rename(source, &target, &mut plan);
+                    }
+                    _ => plan.skipped.push(Skipped {
+                        table: target.clone(),
+                        partition: None,
+                    }),
+                }
+            }
+            _ => {
+                named.push(source.quoted());
+                push_relation(&mut plan, source, &target);
+            }
+        }
+    }
+    if skip {
+        // A skip restore names tables (never ALL): the snapshot's metadata is not restored over
+        // what the cluster has.
+        plan.keyword = if named.is_empty() {
+            String::new()
+        } else {
+            format!("TABLE {}", named.join(", "))
+        };
+        if !left_out && matches!(request.target, RestoreTarget::All) {
+            plan.warnings.push(
+                "on-conflict: skip restores the snapshot's tables one by one, not its metadata (settings, users, views, functions)".into(),
+            );
         }
     }
     plan
+}
+
+/// CrateDB restored renamed partitioned tables empty before 5.7.2.
+pub const RENAMED_PARTITIONS_FIXED: ServerVersion = ServerVersion::new(5, 7, 2);
+
+fn push_relation(plan: &mut Plan, source: &TableIdent, target: &TableIdent) {
+    if !plan.relations.contains(target) {
+        plan.relations.push(target.clone());
+    }
+    note_rename(source, target, plan);
+}
+
+fn note_rename(source: &TableIdent, target: &TableIdent, plan: &mut Plan) {
+    if source != target && !plan.renamed.iter().any(|r| &r.from == source) {
+        plan.renamed.push(Renamed {
+            from: source.clone(),
+            to: target.clone(),
+        });
+    }
+}
+
+/// For a partitioned table that exists: the snapshot partitions it has (rendered) and the ones
+/// it lacks (as columns). `None` when the table is not partitioned or the snapshot does not
+/// say which partitions it holds: then the whole table counts as existing.
+#[allow(clippy::type_complexity)]
+fn missing_partitions(
+    relation: &Relation,
+    snapshot_partitions: &[&SnapshotPartition],
+    cluster_partitions: &[Partition],
+    target: &TableIdent,
+) -> Option<(Vec<String>, Vec<Vec<(String, SqlLiteral)>>)> {
+    if relation.partitioned_by.is_empty() || snapshot_partitions.is_empty() {
+        return None;
+    }
+    let mut present = Vec::new();
+    let mut missing = Vec::new();
+    for p in snapshot_partitions {
+        if p.values.len() != relation.partitioned_by.len() {
+            return None;
+        }
+        let columns: Vec<(String, SqlLiteral)> = relation
+            .partitioned_by
+            .iter()
+            .zip(&p.values)
+            .map(|(c, v)| (c.clone(), SqlLiteral::from_json(v)))
+            .collect();
+        let candidate = PartitionTarget {
+            table: target.clone(),
+            columns,
+        };
+        if cluster_partitions
+            .iter()
+            .any(|existing| names_partition(&candidate, existing))
+        {
+            present.push(candidate.render_values());
+        } else {
+            missing.push(candidate.columns);
+        }
+    }
+    Some((present, missing))
 }
 
 fn partition_conflicts(
@@ -235,9 +464,15 @@ fn partition_conflicts(
     snapshot: &SnapshotInfo,
     relations: &[Relation],
     partitions: &[Partition],
+    target_of: &dyn Fn(&TableIdent) -> TableIdent,
     plan: &mut Plan,
 ) {
-    for target in targets {
+    for requested in targets {
+        // The partition as it lands: in the renamed table, if renamed.
+        let target = &PartitionTarget {
+            table: target_of(&requested.table),
+            columns: requested.columns.clone(),
+        };
         let rendered = format!(
             "{} ({})",
             target.table,
@@ -248,15 +483,15 @@ fn partition_conflicts(
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        if !snapshot.tables.contains(&target.table) {
+        if !snapshot.tables.contains(&requested.table) {
             plan.conflicts
-                .push(not_in_snapshot(&target.table, snapshot));
+                .push(not_in_snapshot(&requested.table, snapshot));
             continue;
         }
         let in_snapshot = snapshot
             .partitions
             .iter()
-            .filter(|p| p.table == target.table)
+            .filter(|p| p.table == requested.table)
             .any(|p| {
                 target
                     .columns
@@ -325,6 +560,7 @@ mod tests {
             target,
             provider: StorageProvider::Aws,
             credentials: vec![],
+            options: Default::default(),
             warnings: vec![],
         }
     }
@@ -385,9 +621,9 @@ mod tests {
         assert_eq!(
             p.conflicts,
             [
-                "doc.a already exists in the cluster as a table; drop or rename it first, or restore only other tables",
-                "doc.b already exists in the cluster as a table; drop or rename it first, or restore only other tables",
-                "doc.c already exists in the cluster as a view; drop or rename it first, or restore only other tables",
+                "doc.a already exists in the cluster as a table; drop or rename it first, restore only other tables, or set restore.cloud.crate.io/on-conflict: skip",
+                "doc.b already exists in the cluster as a table; drop or rename it first, restore only other tables, or set restore.cloud.crate.io/on-conflict: skip",
+                "doc.c already exists in the cluster as a view; drop or rename it first, restore only other tables, or set restore.cloud.crate.io/on-conflict: skip",
             ]
         );
     }
@@ -470,7 +706,8 @@ mod tests {
         assert!(p.conflicts.is_empty() && p.warnings.is_empty(), "{p:?}");
         assert_eq!(
             serde_json::to_value(&p.partitions).unwrap(),
-            json!([{"schema": "doc", "table": "parted", "values": "(\"day\" = '2024-01-01')"}])
+            json!([{"schema": "doc", "table": "parted", "values": "(\"day\" = '2024-01-01')",
+                "columns": [{"column": "day", "value": "2024-01-01"}]}])
         );
         let existing = Partition {
             table: t("doc.parted"),
@@ -543,5 +780,154 @@ mod tests {
             &[],
         );
         assert_eq!(p.conflicts.len(), 1);
+    }
+
+    fn with_options(mut req: RestoreRequest, pairs: &[(&str, &str)]) -> RestoreRequest {
+        let annotations = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        req.options = crate::restore_options::parse(&annotations).unwrap();
+        req
+    }
+
+    fn parted_snapshot(days: &[&str]) -> SnapshotInfo {
+        let mut snap = snapshot(&["doc.a", "doc.parted"]);
+        snap.partitions = days
+            .iter()
+            .map(|d| SnapshotPartition {
+                table: t("doc.parted"),
+                values: vec![json!(d)],
+            })
+            .collect();
+        snap
+    }
+
+    fn cluster_partition(day: &str) -> Partition {
+        Partition {
+            table: t("doc.parted"),
+            partition_ident: format!("ident-{day}"),
+            values: json!({"day": day}).as_object().unwrap().clone(),
+            closed: false,
+        }
+    }
+
+    #[test]
+    fn renamed_relations_are_planned_and_checked_under_their_targets() {
+        use crate::restore_options::{SCHEMA_RENAME_REPLACEMENT, TABLE_RENAME_REPLACEMENT};
+        let req = with_options(
+            request(RestoreType::All, RestoreTarget::All),
+            &[
+                (SCHEMA_RENAME_REPLACEMENT, "restored"),
+                (TABLE_RENAME_REPLACEMENT, "$1_copy"),
+            ],
+        );
+        let snap = snapshot(&["doc.a", "doc.b"]);
+        // The originals exist: no conflict, they are not the targets.
+        let p = run(&req, &snap, &[rel("doc.a"), rel("doc.b")], &[]);
+        assert!(p.conflicts.is_empty(), "{p:?}");
+        assert_eq!(p.relations, [t("restored.a_copy"), t("restored.b_copy")]);
+        assert_eq!(
+            serde_json::to_value(&p.renamed).unwrap(),
+            json!([{"from": {"schema": "doc", "table": "a"}, "to": {"schema": "restored", "table": "a_copy"}},
+                   {"from": {"schema": "doc", "table": "b"}, "to": {"schema": "restored", "table": "b_copy"}}])
+        );
+        assert_eq!(p.keyword, "ALL");
+        // A target that exists is a conflict, named by its target.
+        let p = run(&req, &snap, &[rel("restored.b_copy")], &[]);
+        assert_eq!(p.conflicts.len(), 1);
+        assert!(
+            p.conflicts[0].starts_with("restored.b_copy already exists"),
+            "{p:?}"
+        );
+        // Two tables landing on one name.
+        let req = with_options(
+            request(RestoreType::All, RestoreTarget::All),
+            &[(TABLE_RENAME_REPLACEMENT, "same")],
+        );
+        let p = run(&req, &snap, &[], &[]);
+        assert_eq!(
+            p.conflicts,
+            [
+                "doc.a and doc.b would both be restored as doc.same; change the rename pattern so every table gets its own name"
+            ]
+        );
+    }
+
+    #[test]
+    fn renaming_a_partitioned_table_needs_5_7_2() {
+        let req = with_options(
+            request(RestoreType::All, RestoreTarget::All),
+            &[(
+                crate::restore_options::SCHEMA_RENAME_REPLACEMENT,
+                "restored",
+            )],
+        );
+        let snap = parted_snapshot(&["2024-01-01"]);
+        let at = |version| {
+            plan(&PlanInput {
+                request: &req,
+                snapshot: &snap,
+                relations: &[],
+                partitions: &[],
+                server_version: Some(version),
+            })
+        };
+        let old = at(ServerVersion::new(5, 7, 1));
+        assert_eq!(
+            old.conflicts,
+            [
+                "doc.parted is partitioned: CrateDB 5.7.1 restores a renamed partitioned table empty (fixed in 5.7.2); upgrade the cluster or restore it under its own name"
+            ]
+        );
+        assert!(at(ServerVersion::new(5, 7, 2)).conflicts.is_empty());
+    }
+
+    #[test]
+    fn skip_restores_only_what_is_missing() {
+        let req = with_options(
+            request(RestoreType::All, RestoreTarget::All),
+            &[(crate::restore_options::ON_CONFLICT, "skip")],
+        );
+        let snap = parted_snapshot(&["2024-01-01", "2024-01-02"]);
+        let mut parted = rel("doc.parted");
+        parted.partitioned_by = vec!["day".into()];
+        // doc.a exists; doc.parted exists with one of the snapshot's two partitions.
+        let p = run(
+            &req,
+            &snap,
+            &[rel("doc.a"), parted.clone()],
+            &[cluster_partition("2024-01-01")],
+        );
+        assert!(p.conflicts.is_empty(), "{p:?}");
+        assert_eq!(
+            p.keyword,
+            r#"TABLE "doc"."parted" PARTITION ("day" = '2024-01-02')"#
+        );
+        let skipped: Vec<String> = p.skipped.iter().map(Skipped::describe).collect();
+        assert_eq!(
+            skipped,
+            ["doc.a", r#"doc.parted PARTITION ("day" = '2024-01-01')"#]
+        );
+        assert_eq!(p.partitions.len(), 1);
+        assert!(p.relations.is_empty());
+        // Nothing exists: the tables one by one, not ALL (no metadata over the cluster's).
+        let p = run(&req, &snap, &[], &[]);
+        assert_eq!(p.keyword, r#"TABLE "doc"."a", "doc"."parted""#);
+        assert_eq!(p.relations, [t("doc.a"), t("doc.parted")]);
+        assert!(p.warnings.iter().any(|w| w.contains("not its metadata")));
+        // Everything exists: nothing to restore.
+        let p = run(
+            &req,
+            &snap,
+            &[rel("doc.a"), parted],
+            &[
+                cluster_partition("2024-01-01"),
+                cluster_partition("2024-01-02"),
+            ],
+        );
+        assert!(p.nothing_to_restore(), "{p:?}");
+        let skipped: Vec<String> = p.skipped.iter().map(Skipped::describe).collect();
+        assert_eq!(skipped, ["doc.a", "doc.parted"]);
     }
 }

@@ -50,6 +50,17 @@ impl SqlLiteral {
         Err(LiteralError::NotALiteral(text.to_string()))
     }
 
+    /// A value as CrateDB lists it (`sys.snapshots.table_partitions`), as a literal.
+    pub fn from_json(value: &serde_json::Value) -> Self {
+        match value {
+            serde_json::Value::Null => Self::Null,
+            serde_json::Value::Bool(b) => Self::Bool(*b),
+            serde_json::Value::Number(n) => Self::Number(n.to_string()),
+            serde_json::Value::String(s) => Self::String(s.clone()),
+            other => Self::String(other.to_string()),
+        }
+    }
+
     /// The value as JSON, for comparing with CrateDB's `information_schema.table_partitions.values`.
     pub fn to_json(&self) -> serde_json::Value {
         match self {

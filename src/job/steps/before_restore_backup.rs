@@ -33,6 +33,9 @@ pub fn backup_metrics(name: &str) -> String {
 }
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
+    if super::nothing_to_restore(ctx) {
+        return Ok(super::nothing_to_restore_report());
+    }
     let mut result = recorded(ctx, STEP);
     let mut notes = Vec::new();
 

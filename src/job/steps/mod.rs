@@ -64,3 +64,18 @@ pub fn restore_issued(ctx: &RunContext) -> bool {
         .and_then(|v| v.as_bool())
         .unwrap_or(false)
 }
+
+/// Pre-flight found everything in place (on-conflict: skip): the cluster is left as it is and
+/// no RESTORE is sent.
+pub fn nothing_to_restore(ctx: &RunContext) -> bool {
+    ctx.status
+        .state
+        .plan
+        .as_ref()
+        .is_some_and(|p| p.nothing_to_restore())
+}
+
+/// The report of a step that has nothing to do because nothing is restored.
+pub fn nothing_to_restore_report() -> super::step::StepReport {
+    super::step::StepReport::new("nothing to restore (everything exists already); skipped")
+}

@@ -9,7 +9,9 @@ use super::super::{
 };
 use crate::{
     cratedb::{SqlError, catalog, queries},
-    repository::{create_repository_statement, fixed_repository_parameters},
+    repository::{create_repository_statement, expand_setting, fixed_repository_parameters},
+    restore_request::{S3_REGION_SINCE, describe, unsupported_by},
+    version::ServerVersion,
 };
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
@@ -17,6 +19,15 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
     let versions = ctx.db.query(queries::SERVER_VERSIONS, &[]).await?;
     let server_version = queries::server_version(&versions);
     ctx.status.state.server_version = server_version.map(|v| v.to_string());
+    if let Some(version) = server_version {
+        let unsupported = unsupported_by(&ctx.request, version);
+        if !unsupported.is_empty() {
+            return Err(StepError::permanent(format!(
+                "the restore cannot start on CrateDB {version}: {}",
+                describe(&unsupported).trim_start_matches("invalid restore request: ")
+            )));
+        }
+    }
 
     ensure_repository(ctx).await?;
 
@@ -59,16 +70,46 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
             plan.conflicts.join("; ")
         )));
     }
-    Ok(StepReport::new(format!(
-        "planned RESTORE … {} ({} relation(s), {} partition(s); server {}, snapshot {})",
-        plan.keyword,
-        plan.relations.len(),
-        plan.partitions.len(),
-        server_version
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| "unknown".into()),
-        info.version.as_deref().unwrap_or("unknown")
-    )))
+    let server = server_version
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let snapshot_version = info.version.as_deref().unwrap_or("unknown");
+    let mut report = if plan.nothing_to_restore() {
+        format!(
+            "nothing to do: everything the snapshot holds exists already (server {server}, snapshot {snapshot_version})"
+        )
+    } else {
+        format!(
+            "planned RESTORE … {} ({} relation(s), {} partition(s); server {server}, snapshot {snapshot_version})",
+            plan.keyword,
+            plan.relations.len(),
+            plan.partitions.len(),
+        )
+    };
+    if !plan.renamed.is_empty() {
+        let renames: Vec<String> = plan
+            .renamed
+            .iter()
+            .map(|r| format!("{} → {}", r.from, r.to))
+            .collect();
+        report.push_str(&format!("; restored as: {}", renames.join(", ")));
+    }
+    if !plan.skipped.is_empty() {
+        report.push_str(&format!(
+            "; skipped (exist already): {}",
+            skipped_list(&plan)
+        ));
+    }
+    Ok(StepReport::new(report))
+}
+
+/// The skipped relations and partitions, for messages and notifications.
+pub fn skipped_list(plan: &crate::job::plan::Plan) -> String {
+    plan.skipped
+        .iter()
+        .map(|s| s.describe())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Creates this run's repository unless CrateDB already has it (SPEC A6: never twice).
@@ -82,10 +123,13 @@ pub async fn ensure_repository(ctx: &mut RunContext) -> Result<(), StepError> {
         tracing::info!(%repository, "repository exists already; reusing it");
         return Ok(());
     }
-    let mut values: Vec<String> = fixed_repository_parameters()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let version = ctx
+        .status
+        .state
+        .server_version
+        .as_deref()
+        .and_then(|v| v.parse::<ServerVersion>().ok());
+    let mut settings: Vec<(&'static str, String)> = Vec::new();
     // Each Secret once, however many fields point into it.
     let mut read: std::collections::BTreeMap<&str, k8s_openapi::api::core::v1::Secret> =
         Default::default();
@@ -105,7 +149,13 @@ pub async fn ensure_repository(ctx: &mut RunContext) -> Result<(), StepError> {
         }
     }
     for credential in &ctx.request.credentials {
-        let field = credential.field.crd_field;
+        // A region taken from the cluster's backup settings is left to the server's inference
+        // where it has no region setting (an explicit one was refused before).
+        if credential.setting == "region" && version.is_some_and(|v| v < S3_REGION_SINCE) {
+            tracing::info!(path = %credential.path, "no s3 region setting on this CrateDB; left out");
+            continue;
+        }
+        let field = credential.path.as_str();
         let secret = &read[credential.secret.as_str()];
         let bytes = secret
             .data
@@ -119,10 +169,16 @@ pub async fn ensure_repository(ctx: &mut RunContext) -> Result<(), StepError> {
                 "Field `{field}` must be a non-empty string"
             )));
         }
-        values.push(value);
+        settings.extend(expand_setting(credential.setting, value));
     }
-    let statement = create_repository_statement(&repository, ctx.request.provider);
-    let params: Vec<&str> = values.iter().map(String::as_str).collect();
+    let names: Vec<&str> = settings.iter().map(|(s, _)| *s).collect();
+    let statement = create_repository_statement(&repository, ctx.request.provider, &names);
+    let fixed = fixed_repository_parameters();
+    let params: Vec<&str> = fixed
+        .iter()
+        .copied()
+        .chain(settings.iter().map(|(_, v)| v.as_str()))
+        .collect();
     // The statement carries only placeholders; the values never reach a log line.
     ctx.db
         .query(&statement, &params)

@@ -20,12 +20,14 @@ use crate::{
     cratedb::{SqlError, catalog, queries},
     restore_type::restore_statement,
     sql::TableIdent,
-    version::ServerVersion,
 };
 
 const STEP: StepId = StepId::RestoreBackupData;
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
+    if super::nothing_to_restore(ctx) {
+        return Ok(super::nothing_to_restore_report());
+    }
     let plan = plan(ctx)?;
     let mut result = recorded(ctx, STEP);
     if result.get("restoreIssued").and_then(Value::as_bool) == Some(true) {
@@ -76,17 +78,13 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         );
     }
 
-    let version = ctx
-        .status
-        .state
-        .server_version
-        .as_deref()
-        .and_then(|v| v.parse::<ServerVersion>().ok());
+    // The plan's keyword: the request's target for this server version, less what pre-flight
+    // found to skip (on-conflict: skip).
     let statement = restore_statement(
         &repository,
         &ctx.request.snapshot,
-        &ctx.request.target,
-        version,
+        &plan.keyword,
+        ctx.request.options.rename.as_ref(),
     );
     result["restoreIssuing"] = json!(true);
     result["restoreStatement"] = json!(statement);

@@ -64,10 +64,22 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
             }
         }
     }
+    // What on-conflict: skip left out is part of the outcome the backend is told about.
+    let message = match ctx.status.state.plan.as_ref() {
+        Some(plan) if plan.nothing_to_restore() => format!(
+            "Nothing to restore: everything exists already (skipped: {}).",
+            super::preflight::skipped_list(plan)
+        ),
+        Some(plan) if !plan.skipped.is_empty() => format!(
+            "{SUCCESS_MESSAGE} Skipped because they exist already: {}.",
+            super::preflight::skipped_list(plan)
+        ),
+        _ => SUCCESS_MESSAGE.to_string(),
+    };
     ctx.status
         .state
         .notifications
-        .push(Notification::success(SUCCESS_MESSAGE).to_queued());
+        .push(Notification::success(message).to_queued());
     ctx.status.save().await?;
     Ok(StepReport::new(format!(
         "{note}; success notification queued"

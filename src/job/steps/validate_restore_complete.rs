@@ -12,18 +12,13 @@ use super::{
     },
     plan,
 };
-use crate::{
-    cratedb::{catalog, queries},
-    restore_type::RestoreTarget,
-};
+use crate::cratedb::{catalog, queries};
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
     let plan = plan(ctx)?;
     let relations = plan.relations.clone();
-    let partitions = match &ctx.request.target {
-        RestoreTarget::Partitions(p) => p.clone(),
-        _ => Vec::new(),
-    };
+    // The partitions as they land: renamed tables, and single partitions a skip restore named.
+    let partitions: Vec<_> = plan.partitions.iter().map(|p| p.target()).collect();
     let existing = catalog::relations(&ctx.db).await?;
     let existing_partitions = catalog::partitions(&ctx.db).await?;
     let shards = queries::shards(&ctx.db.query(queries::PRIMARY_SHARDS, &[]).await?);
