@@ -2,7 +2,7 @@
 //! as one JSON document for scripts. Steps come in run order ([`crate::job::step::PLAN`]), each
 //! with its duration. Pure: the caller passes the current time and whether to colour.
 
-use std::fmt::Write as _;
+use std::{collections::BTreeMap, fmt::Write as _};
 
 use console::Style;
 use indicatif::HumanBytes;
@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::{
     job::{plan::Plan, progress::Progress, step::PLAN},
+    restore_options::PREFIX,
     status::{Phase, RestoreStatus, StepState},
 };
 
@@ -44,6 +45,8 @@ pub struct RestoreView {
     pub duration_seconds: Option<f64>,
     pub message: Option<String>,
     pub server_version: Option<String>,
+    /// The admitted restore options (`restore.cloud.crate.io/` annotations).
+    pub options: BTreeMap<String, String>,
     /// The step running now, else the last one that ran.
     pub current_step: Option<String>,
     /// The first step in run order that failed: the run's cause of failure.
@@ -180,6 +183,7 @@ impl RestoreView {
             duration_seconds,
             message: status.message,
             server_version: status.server_version,
+            options: status.options.unwrap_or_default(),
             current_step,
             failed_step,
             progress_percent: status.progress_percent,
@@ -347,6 +351,14 @@ pub fn render_text(view: &StatusView, styles: Styles, now: Timestamp) -> String 
             r.restore_type.as_deref().unwrap_or("-")
         ),
     );
+    if !r.options.is_empty() {
+        let options: Vec<String> = r
+            .options
+            .iter()
+            .map(|(k, v)| format!("{}={v}", k.strip_prefix(PREFIX).unwrap_or(k)))
+            .collect();
+        field(&mut out, "Options", &options.join(", "));
+    }
     if let Some(version) = &r.server_version {
         field(&mut out, "CrateDB", version);
     }
@@ -412,7 +424,12 @@ pub fn render_text(view: &StatusView, styles: Styles, now: Timestamp) -> String 
         let item = |out: &mut String, label: &str, value: &str| {
             let _ = writeln!(out, "  {:<13}{value}", format!("{label}:"));
         };
-        item(&mut out, "Restores", &truncated(&plan.keyword, 200));
+        let restores = if plan.nothing_to_restore() {
+            "nothing: everything the request names exists already (on-conflict: skip); no RESTORE is sent".to_string()
+        } else {
+            truncated(&plan.keyword, 200)
+        };
+        item(&mut out, "Restores", &restores);
         let relations: Vec<String> = plan.relations.iter().map(|t| t.sql()).collect();
         item(
             &mut out,
@@ -426,6 +443,35 @@ pub fn render_text(view: &StatusView, styles: Styles, now: Timestamp) -> String 
                 .map(|p| format!("{} {}", p.table.sql(), p.values))
                 .collect();
             item(&mut out, "Partitions", &list(&partitions));
+        }
+        for renamed in plan.renamed.iter().take(LIST_LIMIT) {
+            item(
+                &mut out,
+                "Renamed",
+                &format!("{} → {}", renamed.from.sql(), renamed.to.sql()),
+            );
+        }
+        if plan.renamed.len() > LIST_LIMIT {
+            item(
+                &mut out,
+                "Renamed",
+                &format!(
+                    "and {} more (--output json lists all)",
+                    plan.renamed.len() - LIST_LIMIT
+                ),
+            );
+        }
+        if !plan.skipped.is_empty() {
+            let skipped: Vec<String> = plan.skipped.iter().map(|s| s.describe()).collect();
+            item(
+                &mut out,
+                "Skipped",
+                &format!(
+                    "{} ({}; they exist already, on-conflict: skip)",
+                    list(&skipped),
+                    skipped.len()
+                ),
+            );
         }
         if !plan.gc_tables.is_empty() {
             let gc: Vec<String> = plan.gc_idents().iter().map(|t| t.sql()).collect();
@@ -599,6 +645,61 @@ PLAN
   Warning:     snapshot snap is PARTIAL: some shards were not captured and will be missing
 "#
             ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn renamed_and_skipped_relations_and_options() {
+        let status = json!({
+            "runId": "r3", "snapshot": "snap", "type": "all", "phase": "Succeeded",
+            "startedAt": "2024-11-24T10:00:00Z", "finishedAt": "2024-11-24T10:01:00Z",
+            "options": {"restore.cloud.crate.io/on-conflict": "skip",
+                        "restore.cloud.crate.io/table-rename-pattern": "(.+)",
+                        "restore.cloud.crate.io/table-rename-replacement": "restored_$1"},
+            "plan": {"keyword": "TABLE \"doc\".\"orders\"",
+                     "relations": [{"schema": "doc", "table": "restored_orders"}],
+                     "partitions": [],
+                     "renamed": [{"from": {"schema": "doc", "table": "orders"},
+                                  "to": {"schema": "doc", "table": "restored_orders"}},
+                                 {"from": {"schema": "doc", "table": "events"},
+                                  "to": {"schema": "doc", "table": "restored_events"}}],
+                     "skipped": [{"schema": "doc", "table": "restored_events"},
+                                 {"schema": "doc", "table": "parted", "partition": "(\"day\" = '2024-01-02')"}],
+                     "gcTables": [], "conflicts": [], "warnings": []}
+        });
+        let v = view(Some(status.clone()));
+        let text = render_text(&v, Styles::PLAIN, now());
+        assert!(
+            text.contains("Snapshot:  snap (type all)\nOptions:   on-conflict=skip, table-rename-pattern=(.+), table-rename-replacement=restored_$1\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                r#"
+PLAN
+  Restores:    TABLE "doc"."orders"
+  Relations:   doc.restored_orders (1)
+  Renamed:     doc.orders → doc.restored_orders
+  Renamed:     doc.events → doc.restored_events
+  Skipped:     doc.restored_events, doc.parted PARTITION ("day" = '2024-01-02') (2; they exist already, on-conflict: skip)
+"#
+            ),
+            "{text}"
+        );
+        let doc: Value = serde_json::from_str(&render_json(&v)).unwrap();
+        assert_eq!(doc["restore"]["options"], status["options"]);
+        assert_eq!(
+            doc["restore"]["plan"], status["plan"],
+            "renamed and skipped as stored"
+        );
+
+        let mut nothing = status;
+        nothing["plan"]["keyword"] = json!("");
+        nothing["plan"]["relations"] = json!([]);
+        let text = render_text(&view(Some(nothing)), Styles::PLAIN, now());
+        assert!(
+            text.contains("  Restores:    nothing: everything the request names exists already (on-conflict: skip); no RESTORE is sent\n"),
             "{text}"
         );
     }

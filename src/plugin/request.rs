@@ -15,9 +15,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::resource::{KIND, RUN_ID_ANNOTATION};
-
-pub const OPTION_PREFIX: &str = "restore.cloud.crate.io/";
+use crate::{
+    resource::{KIND, RUN_ID_ANNOTATION},
+    restore_options::PREFIX as OPTION_PREFIX,
+};
 
 /// A restore request read from a file.
 #[derive(Debug, Clone, PartialEq, Default)]

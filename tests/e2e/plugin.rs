@@ -249,9 +249,62 @@ pub fn plugin_follows_a_restore_from_kubectl(env: &Env) {
     );
     assert!(!run.stdout.contains(SECRET_VALUE) && !run.stdout.contains("AKIAEXAMPLE"));
 
+    // Restore options on the command line: the plan shows what they send.
+    let run = plugin(
+        env,
+        &[
+            "-n",
+            NS,
+            "plan",
+            NAME,
+            "-f",
+            fragment.to_str().unwrap(),
+            "--option",
+            "table-rename-pattern=(.+)",
+            "--option",
+            "table-rename-replacement=restored_$1",
+        ],
+    );
+    exits(&run, 0);
+    has(
+        &run.stdout,
+        r#"TABLE "doc"."orders", "sales"."Q1" WITH (wait_for_completion = false, "#,
+        &run,
+    );
+    has(
+        &run.stdout,
+        "table_rename_replacement = 'restored_$1'",
+        &run,
+    );
+    has(
+        &run.stdout,
+        "Option:   restore.cloud.crate.io/table-rename-pattern=(.+)\nOption:   restore.cloud.crate.io/table-rename-replacement=restored_$1\n",
+        &run,
+    );
+    let run = plugin(
+        env,
+        &[
+            "-n",
+            NS,
+            "plan",
+            NAME,
+            "-f",
+            fragment.to_str().unwrap(),
+            "--option",
+            "on-conflict=maybe",
+        ],
+    );
+    exits(&run, 1);
+    has(&run.stdout, ": denied (422 Invalid)", &run);
+    has(
+        &run.stdout,
+        r#"metadata.annotations["restore.cloud.crate.io/on-conflict"]"#,
+        &run,
+    );
+
     // The same request as a whole manifest on stdin, with a restore option, as JSON.
     let mut manifest = cratedb(NAME, NS, Some(aws_restore(&secret, "snap-plugin")));
-    manifest["metadata"]["annotations"] = json!({"restore.cloud.crate.io/example-option": "x"});
+    manifest["metadata"]["annotations"] = json!({"restore.cloud.crate.io/on-conflict": "skip"});
     let run = plugin_stdin(
         env,
         &["-n", NS, "plan", NAME, "-f", "-", "-o", "json"],
@@ -272,9 +325,18 @@ pub fn plugin_follows_a_restore_from_kubectl(env: &Env) {
         answer["warnings"][0],
         format!("planned: {}", answer["planned"].as_str().unwrap())
     );
+    assert!(
+        answer["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with("on-conflict: skip: ")),
+        "{}",
+        run.describe()
+    );
     assert_eq!(
         answer["options"],
-        json!({"restore.cloud.crate.io/example-option": "x"}),
+        json!({"restore.cloud.crate.io/on-conflict": "skip"}),
         "the admitted object carries the option"
     );
     // A manifest for another CrateDB is refused before anything is sent.
@@ -348,10 +410,12 @@ pub fn plugin_follows_a_restore_from_kubectl(env: &Env) {
         "{stored:#}"
     );
     assert!(
-        stored["metadata"]
-            .get("annotations")
-            .is_none_or(|a| a.get("restore.cloud.crate.io/run-id").is_none()
-                && a.get("restore.cloud.crate.io/example-option").is_none()),
+        stored["metadata"].get("annotations").is_none_or(|a| a
+            .get("restore.cloud.crate.io/run-id")
+            .is_none()
+            && a.get("restore.cloud.crate.io/on-conflict").is_none()
+            && a.get("restore.cloud.crate.io/table-rename-pattern")
+                .is_none()),
         "{stored:#}"
     );
     assert!(
