@@ -107,7 +107,21 @@ pub async fn logs(target: &Target, args: &LogsArgs) -> Result<Exit, String> {
                     eprintln!("--- Pod {pod_name} (a new attempt of Job {job_name}) ---");
                 }
                 let first = streamed.is_empty().then_some(args);
-                stream(&pods, &pod, first, target).await?;
+                match stream(&pods, &pod, first).await {
+                    Ok(()) => {}
+                    // Not allowed to read logs: no other Pod will be readable either.
+                    Err(kube::Error::Api(status)) if matches!(status.code, 401 | 403) => {
+                        return Err(format!(
+                            "cannot read the log of Pod {ns}/{pod_name}: {} ({} {})",
+                            status.message, status.code, status.reason
+                        ));
+                    }
+                    // A Pod whose container never ran has no log; the next attempt may.
+                    Err(error) => eprintln!(
+                        "(no log from Pod {pod_name}: {})",
+                        crate::access::with_causes(&error)
+                    ),
+                }
                 streamed.insert(pod_name);
                 last_created = created(&pod);
                 continue;
@@ -145,12 +159,7 @@ fn created(pod: &Pod) -> Option<k8s_openapi::jiff::Timestamp> {
 }
 
 /// Copies one Pod's log to stdout until its container ends.
-async fn stream(
-    pods: &Api<Pod>,
-    pod: &Pod,
-    first: Option<&LogsArgs>,
-    target: &Target,
-) -> Result<(), String> {
+async fn stream(pods: &Api<Pod>, pod: &Pod, first: Option<&LogsArgs>) -> Result<(), kube::Error> {
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
     let containers = pod
         .spec
@@ -172,16 +181,8 @@ async fn stream(
         tail_lines: first.and_then(|a| a.tail),
         ..Default::default()
     };
-    let reader = pods
-        .log_stream(&pod_name, &params)
-        .await
-        .map_err(|e| target.describe(e, &format!("log of Pod {pod_name:?}")))?;
-    let mut lines = reader.lines();
-    while let Some(line) = lines
-        .try_next()
-        .await
-        .map_err(|e| format!("log of Pod {pod_name}: {e}"))?
-    {
+    let mut lines = pods.log_stream(&pod_name, &params).await?.lines();
+    while let Some(line) = lines.try_next().await.map_err(kube::Error::ReadEvents)? {
         println!("{line}");
     }
     Ok(())

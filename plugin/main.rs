@@ -29,6 +29,10 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> Result<Exit, String> {
+    if matches!(cli.command, Command::Logs(_)) && cli.global.output == cli::Output::Json {
+        eprintln!("error: logs prints the Job's log as it is; --output json does not apply");
+        return Ok(Exit::Usage);
+    }
     let target = Target::connect(&cli.global).await?;
     let output = cli.global.output;
     match &cli.command {

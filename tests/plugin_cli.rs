@@ -124,6 +124,7 @@ fn usage_errors_exit_2() {
         &["plan", "c", "-f", "x.yaml", "--option", "no-value"],
         &["status", "c", "-o", "yaml"],
         &["logs", "c", "--tail", "many"],
+        &["logs", "c", "-o", "json"],
         &["frobnicate"],
     ] {
         let out = plugin(args, None);
