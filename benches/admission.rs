@@ -94,6 +94,7 @@ fn admission(rt: &tokio::runtime::Runtime) -> Admission {
         jobs: Default::default(),
         default_deadline_seconds: 88_200,
         review_budget: cratedb_restore::admission::DEFAULT_REVIEW_BUDGET,
+        runner: Default::default(),
     }
 }
 

@@ -455,3 +455,147 @@ async fn a_request_the_mutating_webhook_never_saw_is_denied() {
     assert!(message(&answer).contains("MutatingWebhookConfiguration"));
     assert!(jobs(&client).await.is_empty());
 }
+
+/// A new restore review whose object carries these option annotations (and the run id).
+fn with_annotations(mut review: Value, pairs: &[(&str, &str)]) -> Value {
+    let annotations = &mut review["request"]["object"]["metadata"]["annotations"];
+    if annotations.is_null() {
+        *annotations = json!({});
+    }
+    for (k, v) in pairs {
+        annotations[*k] = json!(v);
+    }
+    review
+}
+
+#[tokio::test]
+async fn options_are_validated_and_shown_in_the_plan() {
+    let client = fake_api(vec![restore_secret()]).await;
+    let admission = admission(client.clone());
+    let bad = with_annotations(
+        new_restore_review("o1", RUN, json!({}), true),
+        &[
+            ("restore.cloud.crate.io/table-rename-pattern", "(?i)orders"),
+            ("restore.cloud.crate.io/on-conflict", "overwrite"),
+        ],
+    );
+    let answer = validate(&admission, &bad).await;
+    assert_eq!(answer["response"]["status"]["code"], 422);
+    assert_eq!(
+        message(&answer),
+        r#"invalid restore request: metadata.annotations["restore.cloud.crate.io/table-rename-pattern"]: uses inline flags, which is not supported; CrateDB reads it as a Java regular expression; metadata.annotations["restore.cloud.crate.io/on-conflict"]: "overwrite" is not a choice; use fail (the default) or skip"#
+    );
+    let good = with_annotations(
+        new_restore_review("o2", RUN, json!({"tables": ["doc.orders"]}), true),
+        &[
+            (
+                "restore.cloud.crate.io/schema-rename-replacement",
+                "restored",
+            ),
+            ("restore.cloud.crate.io/on-conflict", "skip"),
+        ],
+    );
+    let answer = validate(&admission, &good).await;
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    let warnings = answer["response"]["warnings"].to_string();
+    assert!(
+        warnings.contains(r#"TABLE \"doc\".\"orders\" WITH (wait_for_completion = false, schema_rename_replacement = 'restored')"#),
+        "{warnings}"
+    );
+    assert!(warnings.contains("on-conflict: skip"), "{warnings}");
+}
+
+fn operator_admission(client: kube::Client) -> Admission {
+    let mut admission = admission(client);
+    admission.runner = cratedb_restore::admission::runner::RestoreRunner::Operator;
+    admission
+}
+
+#[tokio::test]
+async fn beside_a_stock_operator_the_webhook_validates_previews_and_guards_only() {
+    let client = fake_api(vec![restore_secret()]).await;
+    let admission = operator_admission(client.clone());
+    // The mutating webhook writes the defaults, no run id and no status.
+    let stored = cratedb(Some(json!({"snapshot": ""})), None, None);
+    let new = cratedb(Some(restore_snapshot(json!({}))), None, None);
+    let mutate_body = review(
+        "m1",
+        "UPDATE",
+        Some(new.clone()),
+        Some(stored.clone()),
+        false,
+    );
+    let (answer, _) = admission
+        .review(Endpoint::Mutate, &serde_json::to_vec(&mutate_body).unwrap())
+        .await
+        .unwrap();
+    let patch = patch_of(&encode_review(&answer));
+    let paths: Vec<&str> = patch
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| op["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/spec/cluster/restoreSnapshot/type",
+            "/spec/cluster/restoreSnapshot/backupProvider"
+        ]
+    );
+    // Admitted with the operator's preview, and nothing created.
+    let answer = validate(
+        &admission,
+        &review("v1", "UPDATE", Some(new.clone()), Some(stored), false),
+    )
+    .await;
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    assert!(
+        answer["response"]["warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with(r#"planned (by the CrateDB operator): RESTORE SNAPSHOT "<operator repository>"."snap-2024" ALL"#),
+        "{answer}"
+    );
+    assert!(jobs(&client).await.is_empty());
+    let leases: Api<Lease> = Api::namespaced(client.clone(), NS);
+    assert!(
+        leases
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    // The operator's lock: a different request while its restore is stored is refused.
+    let running = cratedb(Some(restore_snapshot(json!({}))), None, None);
+    let other = cratedb(
+        Some(restore_snapshot(json!({"snapshot": "snap-2025"}))),
+        None,
+        None,
+    );
+    let answer = validate(
+        &admission,
+        &review("v2", "UPDATE", Some(other), Some(running), false),
+    )
+    .await;
+    assert_eq!(answer["response"]["status"]["code"], 409);
+    assert!(
+        message(&answer).starts_with(r#"the CrateDB operator is restoring snapshot "snap-2024""#),
+        "{answer}"
+    );
+    // Options the operator would ignore are refused.
+    let with_option = with_annotations(
+        review(
+            "v3",
+            "UPDATE",
+            Some(new),
+            Some(cratedb(Some(json!({"snapshot": ""})), None, None)),
+            false,
+        ),
+        &[("restore.cloud.crate.io/on-conflict", "skip")],
+    );
+    let answer = validate(&admission, &with_option).await;
+    assert_eq!(answer["response"]["status"]["code"], 422);
+    assert!(message(&answer).contains("would ignore it"), "{answer}");
+}

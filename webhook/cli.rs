@@ -75,6 +75,14 @@ pub struct Cli {
     #[arg(long, env = "CRATEDB_RESTORE_SHUTDOWN_GRACE", default_value_t = 20)]
     pub shutdown_grace_seconds: u64,
 
+    /// Who performs admitted restores. job: this product's restore Job (created by the validating
+    /// webhook). operator: a stock CrateDB operator's own restore handler; the webhooks then only
+    /// validate, preview the RESTORE and refuse a new request while the stored
+    /// restoreSnapshot.snapshot is non-empty (the operator's own "in progress"), and create no
+    /// Job, Lease or run id.
+    #[arg(long, env = "CRATEDB_RESTORE_RESTORE_RUNNER", default_value = "job", value_parser = clap::value_parser!(cratedb_restore::admission::runner::RestoreRunner))]
+    pub restore_runner: cratedb_restore::admission::runner::RestoreRunner,
+
     /// Milliseconds all Kubernetes API calls of one review may take together (Secret access
     /// checks and reads, the restore lock, the Job). When it runs out the review is denied with
     /// reason Timeout and whatever was created for it is removed, instead of the API server

@@ -84,6 +84,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             jobs,
             default_deadline_seconds: cli.restore_timeout + cli.cleanup_reserve,
             review_budget: Duration::from_millis(cli.review_timeout_ms.max(1)),
+            runner: cli.restore_runner,
         }),
         metrics: metrics.clone(),
     };

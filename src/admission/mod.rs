@@ -9,6 +9,7 @@ pub mod error;
 pub mod lock;
 pub mod mutate;
 pub mod runnable;
+pub mod runner;
 pub mod secrets;
 pub mod validate;
 
@@ -90,6 +91,8 @@ pub struct Admission {
     /// What all Kubernetes API calls of one review may take together; below the webhook
     /// configuration's `timeoutSeconds` (SPEC A25).
     pub review_budget: std::time::Duration,
+    /// Who performs admitted restores.
+    pub runner: runner::RestoreRunner,
 }
 
 /// The default review budget: one second below the largest `timeoutSeconds` the chart allows.
@@ -200,7 +203,11 @@ impl Admission {
         let now = Timestamp::now();
         match endpoint {
             Endpoint::Mutate => {
-                let patch = mutate::patch_for(request, &new_run_id(now), now);
+                let patch = match self.runner {
+                    runner::RestoreRunner::Job => mutate::patch_for(request, &new_run_id(now), now),
+                    // The operator keeps its own state: only the defaults are written.
+                    runner::RestoreRunner::Operator => mutate::defaults_patch(request),
+                };
                 if patch.0.is_empty() {
                     return (response, Outcome::Allowed);
                 }
@@ -224,6 +231,7 @@ impl Admission {
                     jobs: &self.jobs,
                     default_deadline_seconds: self.default_deadline_seconds,
                     review_budget: self.review_budget,
+                    runner: self.runner,
                 };
                 match validator.validate(request, now).await {
                     Ok(admitted) => {

@@ -37,6 +37,18 @@ pub fn patch_for(
     }
 }
 
+/// For the operator runner: the defaults of a request that asks for a restore, nothing else.
+pub fn defaults_patch(request: &AdmissionRequest<DynamicObject>) -> Patch {
+    match classify(request) {
+        RestoreChange::NoRequest => Patch(Vec::new()),
+        RestoreChange::Unchanged | RestoreChange::NewRequest { .. } => Patch(
+            restore_snapshot(request.object.as_ref())
+                .map(default_ops)
+                .unwrap_or_default(),
+        ),
+    }
+}
+
 /// The defaults a request does not spell out (SPEC A7).
 fn default_ops(restore_snapshot: &Value) -> Vec<PatchOperation> {
     defaults()

@@ -16,7 +16,9 @@ use super::{
     change::{RestoreChange, classify, object_identity, run_id_annotation},
     error::AdmissionError,
     lock::{self, Observed},
-    runnable, secrets,
+    runnable,
+    runner::RestoreRunner,
+    secrets,
 };
 use crate::{
     repository::repository_name,
@@ -51,6 +53,7 @@ pub struct Validator<'a> {
     pub default_deadline_seconds: i64,
     /// What all API calls of one review may take together (SPEC A25).
     pub review_budget: Duration,
+    pub runner: RestoreRunner,
 }
 
 impl Validator<'_> {
@@ -101,14 +104,44 @@ impl Validator<'_> {
             }
         }
 
+        if self.runner == RestoreRunner::Operator {
+            // The stock operator knows nothing of this product's options: refuse rather than
+            // let them be ignored.
+            let ignored: Vec<FieldError> = crate::restore_options::option_annotations(&annotations)
+                .keys()
+                .map(|k| {
+                    FieldError::new(
+                        crate::restore_options::path(k),
+                        "is a cratedb-restore option, but the CrateDB operator performs restores here (--restore-runner=operator) and would ignore it; remove it, or run restores with the job runner",
+                    )
+                })
+                .collect();
+            if !ignored.is_empty() {
+                return Err(AdmissionError::InvalidSpec(ignored));
+            }
+            // The operator's own lock: its restore is in progress while the stored request is.
+            if let Some(snapshot) = request
+                .old_object
+                .as_ref()
+                .and_then(|o| o.data.pointer("/spec/cluster/restoreSnapshot/snapshot"))
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
+                return Err(AdmissionError::RestoreInProgress(format!(
+                    "the CrateDB operator is restoring snapshot {snapshot:?} into {namespace}/{name} (spec.cluster.restoreSnapshot.snapshot is set); wait until the operator resets it to \"\" and apply again"
+                )));
+            }
+        }
         let budget = Budget::starting_now(self.review_budget);
-        runnable::check_job_account(
-            self.client,
-            &budget,
-            &namespace,
-            &self.jobs.service_account_name(),
-        )
-        .await?;
+        if self.runner == RestoreRunner::Job {
+            runnable::check_job_account(
+                self.client,
+                &budget,
+                &namespace,
+                &self.jobs.service_account_name(),
+            )
+            .await?;
+        }
         let forbidden = secrets::check_requester_access(
             self.client,
             &budget,
@@ -125,6 +158,19 @@ impl Validator<'_> {
                 .await?;
         if !secret_errors.is_empty() {
             return Err(AdmissionError::InvalidSpec(secret_errors));
+        }
+
+        if self.runner == RestoreRunner::Operator {
+            let mut warnings = vec![operator_plan_warning(&restore, version)];
+            warnings.extend(restore.warnings.iter().cloned());
+            warnings.push(
+                "restore runner: the CrateDB operator performs this restore; no restore Job is created"
+                    .into(),
+            );
+            return Ok(Admitted {
+                warnings,
+                job: None,
+            });
         }
 
         let run_id = match run_id_annotation(Some(object)) {
@@ -254,6 +300,17 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// The preview when the operator performs the restore: the repository name is the operator's.
+pub fn operator_plan_warning(restore: &RestoreRequest, version: Option<ServerVersion>) -> String {
+    let statement = restore_statement(
+        "<operator repository>",
+        &restore.snapshot,
+        &restore.target.keyword(version),
+        restore.options.rename.as_ref(),
+    );
+    format!("planned (by the CrateDB operator): {statement}")
 }
 
 /// `planned: RESTORE SNAPSHOT …` — no credentials are part of the statement. A plan too long for

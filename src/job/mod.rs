@@ -211,12 +211,13 @@ impl SecretWait<'_> {
     }
 }
 
-/// A run that cannot reach its first step: the status says why, an event and a notification
-/// tell it, and the exit code says whether another pod may do better.
+/// A run that cannot reach its first step: the status says why (condition `reason`), an event
+/// and a notification tell it, and the exit code says whether another pod may do better.
 async fn fail_before_start(
     status: &mut StatusWriter,
     events: &EventSink,
     notifier: &Notifier,
+    reason: &str,
     error: StepError,
 ) -> ExitStatus {
     let message = error.to_string();
@@ -224,14 +225,14 @@ async fn fail_before_start(
         tracing::error!(%message, "cannot write status.restore; a retry may help");
         return ExitStatus::Retry;
     }
-    tracing::error!(%message, "the restore cannot start");
+    tracing::error!(%message, reason, "the restore cannot start");
     notifier.send(&Notification::failure(message.clone())).await;
     status.state.phase = Some(Phase::Failed);
     status.state.finished_at = Some(Timestamp::now().to_string());
     status.state.message = Some(message.clone());
     status
         .state
-        .set_condition("Restored", "False", "CannotStart", &message);
+        .set_condition("Restored", "False", reason, &message);
     if let Err(error) = status.save().await {
         tracing::error!(%error, "cannot write the final status; a retry may help");
         return ExitStatus::Retry;
@@ -348,21 +349,9 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
             Ok(request) => request,
             Err(errors) => {
                 // Admission validated this request; if it no longer reads, the run cannot start.
-                let message = restore_request::describe(&errors);
-                tracing::error!(%message, "the restore request is not valid");
-                notifier.send(&Notification::failure(message.clone())).await;
-                status.state.phase = Some(Phase::Failed);
-                status.state.finished_at = Some(Timestamp::now().to_string());
-                status.state.message = Some(message.clone());
-                status
-                    .state
-                    .set_condition("Restored", "False", "InvalidRequest", &message);
-                if let Err(error) = status.save().await {
-                    tracing::error!(%error, "cannot write the final status; a retry may help");
-                    return ExitStatus::Retry;
-                }
-                events.warning("RestoreFailed", "Validate", message).await;
-                return ExitStatus::Failed;
+                let error = StepError::permanent(restore_request::describe(&errors));
+                return fail_before_start(&mut status, &events, &notifier, "InvalidRequest", error)
+                    .await;
             }
         };
 
@@ -376,7 +365,9 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         .await
     {
         Ok(password) => password,
-        Err(error) => return fail_before_start(&mut status, &events, &notifier, error).await,
+        Err(error) => {
+            return fail_before_start(&mut status, &events, &notifier, "CannotStart", error).await;
+        }
     };
     let tls = match crate::cratedb::tls::client_config(config.crate_ca_file.as_deref()) {
         Ok(tls) => std::sync::Arc::new(tls),
@@ -402,7 +393,10 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
             .await
         {
             Ok(token) => token,
-            Err(error) => return fail_before_start(&mut status, &events, &notifier, error).await,
+            Err(error) => {
+                return fail_before_start(&mut status, &events, &notifier, "CannotStart", error)
+                    .await;
+            }
         };
         Superuser::Sidecar(Sidecar {
             http: reqwest::Client::new(),

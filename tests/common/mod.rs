@@ -149,6 +149,7 @@ pub fn admission(client: kube::Client) -> cratedb_restore::admission::Admission 
         jobs: Default::default(),
         default_deadline_seconds: 88_200,
         review_budget: cratedb_restore::admission::DEFAULT_REVIEW_BUDGET,
+        runner: Default::default(),
     }
 }
 

@@ -350,6 +350,8 @@ fn chart_defaults_render_fail_closed_webhooks_and_restricted_pods() {
         "--job-template=/etc/cratedb-restore/job/job.yaml",
         "--restore-timeout=86400",
         "--kube-timeout-seconds=3",
+        "--restore-runner=job",
+        "--review-timeout-ms=4250",
     ] {
         assert!(args.contains(&expected), "{expected} missing in {args:?}");
     }
@@ -533,6 +535,8 @@ fn chart_gates_match_conditions_and_pod_failure_policy_on_the_kubernetes_version
             // kubectl replace drops the run id and the status: the webhooks put them back.
             "'restore.cloud.crate.io/run-id' in oldObject.metadata.annotations",
             "(!has(object.status) || !has(object.status.restore))",
+            // Options are part of the request: changing one reaches the webhooks.
+            "k.startsWith('restore.cloud.crate.io/') && k != 'restore.cloud.crate.io/run-id'",
         ] {
             assert!(expr.contains(part), "{kind}: {part} missing in {expr}");
         }
