@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::render::Styles;
 
-const PLANNED: &str = "planned: ";
+use crate::admission::validate::PLANNED_PREFIX as PLANNED;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
