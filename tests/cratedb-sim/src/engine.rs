@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::cluster::{Cluster, RelKind, RepoRt, RestoreRequest, RestoreTarget, SimConfig};
+use crate::cluster::{
+    Cluster, RelKind, RenameOptions, RepoRt, RestoreRequest, RestoreTarget, SimConfig,
+};
 use crate::error::{SimError, SqlError};
 use crate::eval::{EvalCtx, SelectPlan, eval, plan_select, run_select};
 use crate::model::*;
@@ -36,9 +38,38 @@ impl Session {
 /// An analyzed statement.
 #[derive(Debug, Clone)]
 pub enum Plan {
-    Select { rel: Option<Rel>, plan: SelectPlan },
+    Select {
+        rel: Option<Rel>,
+        plan: SelectPlan,
+    },
     ShowTables(Option<String>),
+    /// `SELECT count(*) FROM <user table>`: the one read of user tables the simulator models.
+    CountRows {
+        schema: String,
+        name: String,
+    },
     Other(Statement),
+}
+
+/// The output name when `s` is exactly `SELECT count(*) [[AS] alias] FROM t [alias]`.
+fn count_star_only(s: &crate::sql::ast::Select) -> Option<String> {
+    use crate::sql::ast::SelectItem;
+    let plain = !s.distinct
+        && s.where_.is_none()
+        && s.order_by.is_empty()
+        && s.limit.is_none()
+        && s.offset.is_none();
+    match s.items.as_slice() {
+        [
+            SelectItem::Expr {
+                expr: Expr::Func {
+                    name, star: true, ..
+                },
+                alias,
+            },
+        ] if plain && name == "count" => Some(alias.clone().unwrap_or_else(|| "count(*)".into())),
+        _ => None,
+    }
 }
 
 /// A statement ready to execute (the unit the extended protocol stores).
@@ -158,11 +189,23 @@ impl Engine {
                                         "reading relation '{schema}.{name}'"
                                     )));
                                 }
-                                if self
+                                let is_table = self
                                     .lock()
                                     .relations
-                                    .contains_key(&(schema.clone(), name.clone()))
+                                    .get(&(schema.clone(), name.clone()))
+                                    .map(|r| r.kind == RelKind::Table);
+                                if is_table == Some(true)
+                                    && let Some(column) = count_star_only(&s)
                                 {
+                                    return Ok(Prepared {
+                                        text,
+                                        plan: Plan::CountRows { schema, name },
+                                        fields: vec![(column, ColType::Int8)],
+                                        param_count,
+                                        command,
+                                    });
+                                }
+                                if is_table.is_some() {
                                     return Err(SqlError::not_modelled(format!(
                                         "reading rows of user relation '{schema}.{name}'"
                                     )));
@@ -474,6 +517,16 @@ fn run(
                 rows: names,
             }))
         }
+        Plan::CountRows { schema, name } => {
+            let docs = st
+                .visible_docs(schema, name)
+                .ok_or_else(|| SqlError::relation_unknown(&format!("{schema}.{name}")))?;
+            Ok(Outcome::Rows(QueryResult {
+                command: p.command,
+                fields: p.fields.clone(),
+                rows: vec![vec![Value::Int(docs as i64)]],
+            }))
+        }
         Plan::Other(stmt) => match stmt {
             Statement::CreateRepository { name, kind, props } => {
                 create_repository(st, name, kind, props, params)?;
@@ -490,26 +543,51 @@ fn run(
                 Ok(done(1))
             }
             Statement::Restore(r) => {
-                let mut wait = false;
-                let mut ignore = false;
-                for (k, e) in &r.props {
-                    let v = eval_const(e, params)?;
-                    match k.as_str() {
-                        "wait_for_completion" => wait = as_bool(&v, k)?,
-                        "ignore_unavailable" => ignore = as_bool(&v, k)?,
+                // RestoreSnapshotAnalyzer looks the repository up first; the planner then
+                // checks every key against SnapshotSettings.SETTINGS before it evaluates any
+                // value (GenericProperties.ensureContainsOnly). The rename options came with
+                // 5.6.0.
+                if !st.repositories.contains_key(&r.repository) {
+                    return Err(SqlError::new(
+                        "RepositoryMissingException",
+                        format!("[{}] missing", r.repository),
+                        "XX000",
+                    ));
+                }
+                let renames_known = st.version.at_least(5, 6, 0);
+                for (k, _) in &r.props {
+                    let known = match k.as_str() {
+                        "wait_for_completion" | "ignore_unavailable" => true,
                         "schema_rename_pattern"
                         | "schema_rename_replacement"
                         | "table_rename_pattern"
-                        | "table_rename_replacement" => {
-                            return Err(SqlError::not_modelled(format!(
-                                "the RESTORE option '{k}'"
-                            )));
+                        | "table_rename_replacement" => renames_known,
+                        _ => false,
+                    };
+                    if !known {
+                        return Err(SqlError::illegal_argument(format!(
+                            "Setting '{k}' is not supported"
+                        )));
+                    }
+                }
+                let mut wait = false;
+                let mut ignore = false;
+                let mut rename = RenameOptions::default();
+                for (k, e) in &r.props {
+                    let v = eval_const(e, params)?;
+                    // Setting.simpleString: the value as text; NULL leaves the default.
+                    let text = |slot: &mut String| {
+                        if let Some(s) = v.to_plain_string() {
+                            *slot = s;
                         }
-                        _ => {
-                            return Err(SqlError::illegal_argument(format!(
-                                "Setting '{k}' is not supported"
-                            )));
-                        }
+                    };
+                    match k.as_str() {
+                        "wait_for_completion" => wait = as_bool(&v, k)?,
+                        "ignore_unavailable" => ignore = as_bool(&v, k)?,
+                        "schema_rename_pattern" => text(&mut rename.schema_pattern),
+                        "schema_rename_replacement" => text(&mut rename.schema_replacement),
+                        "table_rename_pattern" => text(&mut rename.table_pattern),
+                        _ => text(&mut rename.table_replacement),
                     }
                 }
                 let target = match &r.what {
@@ -535,6 +613,7 @@ fn run(
                     target,
                     wait_for_completion: wait,
                     ignore_unavailable: ignore,
+                    rename,
                 })?;
                 Ok(done(1))
             }

@@ -228,6 +228,7 @@ mod engine;
 pub mod error;
 mod eval;
 mod http_sql;
+mod java_regex;
 pub mod model;
 mod outcome;
 mod pg;

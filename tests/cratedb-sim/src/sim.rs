@@ -448,6 +448,18 @@ impl SimulatorHandle {
             })
             .collect()
     }
+    /// One repository with unmasked settings.
+    pub fn repository(&self, name: &str) -> Option<RepositoryInfo> {
+        self.repositories().into_iter().find(|r| r.name == name)
+    }
+    /// The rows `SELECT count(*) FROM schema.table` counts (documents of started primaries the
+    /// table's queries see); `None` when there is no such table. A renamed partitioned table
+    /// restored by CrateDB 5.6.0 - 5.7.1 counts 0: its partitions answer to the source's name.
+    pub fn doc_count(&self, schema: &str, table: &str) -> Option<u64> {
+        let mut st = self.engine.lock();
+        st.wall_tick();
+        st.visible_docs(schema, table)
+    }
     /// Users with their current passwords (including `crate`).
     pub fn users(&self) -> Vec<UserDef> {
         self.engine

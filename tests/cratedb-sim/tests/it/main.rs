@@ -8,4 +8,5 @@ mod crash_real;
 mod http_sql;
 mod pg;
 mod restore;
+mod restore_options;
 mod sidecar;
