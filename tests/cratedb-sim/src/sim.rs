@@ -239,6 +239,13 @@ pub struct RepositoryInfo {
     pub settings: BTreeMap<String, String>,
 }
 
+impl RepositoryInfo {
+    /// One setting as given to `CREATE REPOSITORY` (e.g. `endpoint`, `protocol`, `region`).
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).map(String::as_str)
+    }
+}
+
 /// A running restore (a `sys.snapshot_restore` row).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RestoreInfo {
