@@ -513,6 +513,12 @@ async fn replacements_are_read_like_java_and_unmodelled_patterns_are_refused() {
     let mut names: Vec<String> = sim.tables().into_iter().map(|t| t.name).collect();
     names.sort();
     assert_eq!(names, ["2_t", "t1", "t2"]);
+    // String literals work as parameters do.
+    let o = sim.execute_as_superuser(
+        "RESTORE SNAPSHOT repo.snap1 TABLE doc.parted WITH (wait_for_completion = true, table_rename_pattern = 'p(ar)ted', table_rename_replacement = 'lit_$1')",
+    );
+    assert_eq!(o.rowcount(), Some(1), "{o:?}");
+    assert_eq!(partitions_of(&client, "doc", "lit_ar").await, [DAY1, DAY2]);
 
     // Over HTTP: the same value, CrateDB's class names.
     let (status, body) = sql_post(
