@@ -73,6 +73,7 @@ fn main() {
         kubeconfig: Some(&cluster.kubeconfig),
         job_template: None,
         tls_files: None,
+        extra_args: &[],
     });
 
     let rt = tokio::runtime::Builder::new_current_thread()
