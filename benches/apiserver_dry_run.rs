@@ -73,6 +73,7 @@ fn main() {
         kubeconfig: Some(&cluster.kubeconfig),
         job_template: None,
         tls_files: None,
+        extra_args: &[],
     });
 
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -90,6 +91,14 @@ fn main() {
         let client = Client::try_from(config).unwrap();
         let ns: Api<Namespace> = Api::all(client.clone());
         ns.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "bench"}})).unwrap()).await.unwrap();
+        // The restore Job's ServiceAccount, as the chart creates it: without it the webhook refuses
+        // restores in the namespace (they could not run).
+        let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+            Api::namespaced(client.clone(), "bench");
+        accounts
+            .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": cratedb_restore::restore_job::DEFAULT_SERVICE_ACCOUNT}})).unwrap())
+            .await
+            .unwrap();
         let secrets: Api<Secret> = Api::namespaced(client.clone(), "bench");
         let data: serde_json::Map<String, Value> = ["access-key-id", "secret-access-key", "bucket", "base-path"]
             .iter()

@@ -7,6 +7,7 @@ pub mod admission;
 pub mod cratedb;
 pub mod duration;
 pub mod job;
+pub mod plugin;
 pub mod rename;
 pub mod repository;
 pub mod resource;

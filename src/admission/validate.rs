@@ -313,6 +313,9 @@ pub fn operator_plan_warning(restore: &RestoreRequest, version: Option<ServerVer
     format!("planned (by the CrateDB operator): {statement}")
 }
 
+/// How the warning with the planned statement starts (the kubectl plugin looks for it).
+pub const PLANNED_PREFIX: &str = "planned: ";
+
 /// `planned: RESTORE SNAPSHOT …` — no credentials are part of the statement. A plan too long for
 /// one warning keeps its start and says how much was left out.
 pub fn plan_warning(
@@ -322,7 +325,7 @@ pub fn plan_warning(
 ) -> String {
     let statement = |what: &str| {
         format!(
-            "planned: {}",
+            "{PLANNED_PREFIX}{}",
             restore_statement(
                 &repository_name(&run.run_id),
                 &restore.snapshot,

@@ -72,6 +72,12 @@ pub struct Cluster {
     pub backup_metrics: bool,
     pub gc_secret: bool,
     pub version: &'static str,
+    /// Annotations besides the run id (restore options).
+    pub annotations: Vec<(&'static str, &'static str)>,
+    /// `spec.backups`, if any.
+    pub backups: Option<Value>,
+    /// More Secrets in the namespace: `(name, [(key, value)])`.
+    pub extra_secrets: Vec<(&'static str, Vec<(&'static str, &'static str)>)>,
 }
 
 impl Default for Cluster {
@@ -87,6 +93,9 @@ impl Default for Cluster {
             backup_metrics: true,
             gc_secret: false,
             version: "5.10.3",
+            annotations: Vec::new(),
+            backups: None,
+            extra_secrets: Vec::new(),
         }
     }
 }
@@ -128,6 +137,12 @@ impl Cluster {
         // written by the Job anyway).
         if let Some(users) = &self.users {
             cr["spec"]["users"] = users.clone();
+        }
+        for (k, v) in &self.annotations {
+            cr["metadata"]["annotations"][*k] = json!(v);
+        }
+        if let Some(backups) = &self.backups {
+            cr["spec"]["backups"] = backups.clone();
         }
         if self.grand_central {
             cr["spec"]["grandCentral"] = json!({"backendEnabled": true, "backendImage": "gc:1",
@@ -202,6 +217,9 @@ impl Cluster {
                 &format!("user-gc-{CLUSTER}"),
                 &[("password", GC_PASSWORD)],
             ));
+        }
+        for (name, data) in &self.extra_secrets {
+            secrets.push(secret(name, data));
         }
         secrets
     }

@@ -841,6 +841,7 @@ fn chart_generated_certificate_is_served_by_the_webhook() {
         kubeconfig: None,
         job_template: None,
         tls_files: Some((&cert, &key)),
+        extra_args: &[],
     });
     let response = tls_get(
         webhook.port,

@@ -389,6 +389,8 @@ pub struct WebhookOptions<'a> {
     pub job_template: Option<&'a Path>,
     /// Serve these files instead of a self-signed certificate.
     pub tls_files: Option<(&'a Path, &'a Path)>,
+    /// More command-line flags.
+    pub extra_args: &'a [&'a str],
 }
 
 impl Webhook {
@@ -432,6 +434,7 @@ impl Webhook {
         if let Some(t) = opts.job_template {
             cmd.arg("--job-template").arg(t);
         }
+        cmd.args(opts.extra_args);
         let child = cmd.spawn().expect("start cratedb-restore-webhook");
         let mut webhook = Webhook {
             child,

@@ -19,6 +19,7 @@
 mod chart;
 mod harness;
 mod node;
+mod plugin;
 mod scenarios;
 
 use std::{

@@ -20,12 +20,13 @@ use crate::{
 
 /// Namespace of most CrateDB resources. Its restore-Job Role lists cluster `rbac-1`, so Secret
 /// access there is limited to that cluster's Secrets.
-const NS: &str = "dbs";
+pub(crate) const NS: &str = "dbs";
 /// A CrateDB namespace listed by name only (Secret access not limited to names).
 const NS_PLAIN: &str = "dbs2";
 const NS_OTHER: &str = "other";
 const JOB_SA: &str = "cratedb-restore-job";
-const DENIED: &str = "admission webhook \"validate.restore.cloud.crate.io\" denied the request: ";
+pub(crate) const DENIED: &str =
+    "admission webhook \"validate.restore.cloud.crate.io\" denied the request: ";
 const JOB_SELECTOR: &str =
     "app.kubernetes.io/component=restore-job,restore.cloud.crate.io/cluster=";
 
@@ -92,6 +93,14 @@ pub const ALL: &[(&str, Scenario)] = &[
         "restores_only_where_the_job_account_exists",
         restores_only_where_the_job_account_exists,
     ),
+    (
+        "beside_a_stock_operator_requests_are_checked_not_run",
+        beside_a_stock_operator_requests_are_checked_not_run,
+    ),
+    (
+        "plugin_follows_a_restore_from_kubectl",
+        crate::plugin::plugin_follows_a_restore_from_kubectl,
+    ),
 ];
 
 /// The API server, the webhook and the clients. Fields drop in order: webhook, then cluster.
@@ -99,10 +108,10 @@ pub struct Env {
     webhook: Webhook,
     rt: tokio::runtime::Runtime,
     admin: Client,
-    kubectl: Kubectl,
-    transcript: Transcript,
+    pub(crate) kubectl: Kubectl,
+    pub(crate) transcript: Transcript,
     rendered: Rendered,
-    cluster: Cluster,
+    pub(crate) cluster: Cluster,
 }
 
 fn namespace(name: &str) -> Value {
@@ -174,6 +183,7 @@ impl Env {
             kubeconfig: Some(&webhook_kubeconfig),
             job_template: Some(&job_template),
             tls_files: None,
+            extra_args: &[],
         });
 
         // Then the webhook configurations, pointing at it (webhook.url + caBundle).
@@ -245,7 +255,7 @@ impl Env {
         )
     }
 
-    fn apply(&self, object: &Value) -> Run {
+    pub(crate) fn apply(&self, object: &Value) -> Run {
         self.kubectl
             .run_stdin(&["apply", "-f", "-"], &object.to_string())
     }
@@ -257,11 +267,11 @@ impl Env {
         )
     }
 
-    fn get(&self, kind: &str, ns: &str, name: &str) -> Value {
+    pub(crate) fn get(&self, kind: &str, ns: &str, name: &str) -> Value {
         self.kubectl.get_json(&["get", kind, name, "-n", ns])
     }
 
-    fn jobs_of(&self, ns: &str, cluster: &str) -> Vec<Value> {
+    pub(crate) fn jobs_of(&self, ns: &str, cluster: &str) -> Vec<Value> {
         let list = self.kubectl.get_json(&[
             "get",
             "jobs",
@@ -340,7 +350,7 @@ fn apiserver_problems(log: &std::path::Path) -> String {
 
 // --- builders -------------------------------------------------------------------------------
 
-fn cratedb(name: &str, ns: &str, restore: Option<Value>) -> Value {
+pub(crate) fn cratedb(name: &str, ns: &str, restore: Option<Value>) -> Value {
     let mut cr = json!({
         "apiVersion": "cloud.crate.io/v1", "kind": "CrateDB",
         "metadata": {"name": name, "namespace": ns},
@@ -359,7 +369,7 @@ fn secret_ref(secret: &str, key: &str) -> Value {
     json!({"secretKeyRef": {"name": secret, "key": key}})
 }
 
-fn aws_restore(secret: &str, snapshot: &str) -> Value {
+pub(crate) fn aws_restore(secret: &str, snapshot: &str) -> Value {
     json!({
         "snapshot": snapshot,
         "accessKeyId": secret_ref(secret, "access-key-id"),
@@ -369,16 +379,16 @@ fn aws_restore(secret: &str, snapshot: &str) -> Value {
     })
 }
 
-fn with(mut base: Value, extra: Value) -> Value {
+pub(crate) fn with(mut base: Value, extra: Value) -> Value {
     for (k, v) in extra.as_object().unwrap() {
         base[k] = v.clone();
     }
     base
 }
 
-const SECRET_VALUE: &str = "s3cr3t/K3y+with'quote";
+pub(crate) const SECRET_VALUE: &str = "s3cr3t/K3y+with'quote";
 
-fn restore_secret(name: &str, ns: &str) -> Value {
+pub(crate) fn restore_secret(name: &str, ns: &str) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns},
         "stringData": {
@@ -2013,5 +2023,146 @@ fn restores_only_where_the_job_account_exists(env: &Env) {
         )),
         "{}",
         denied.describe()
+    );
+}
+
+/// Points both webhook configurations at another webhook for as long as it lives, and back at
+/// the suite's own webhook afterwards (also when the scenario panics).
+struct WebhookSwap<'a> {
+    env: &'a Env,
+    original: Vec<(String, Value)>,
+}
+
+impl<'a> WebhookSwap<'a> {
+    fn to(env: &'a Env, url: &str, ca_pem: &str) -> Self {
+        let mut original = Vec::new();
+        for (kind, path) in [
+            ("mutatingwebhookconfiguration", "/mutate"),
+            ("validatingwebhookconfiguration", "/validate"),
+        ] {
+            let current = env.kubectl.get_json(&["get", kind, chart::FULLNAME]);
+            original.push((
+                kind.to_string(),
+                current["webhooks"][0]["clientConfig"].clone(),
+            ));
+            let config = json!({"url": format!("{url}{path}"), "caBundle": b64(ca_pem.as_bytes())});
+            env.kubectl
+                .run(&[
+                    "patch",
+                    kind,
+                    chart::FULLNAME,
+                    "--type=json",
+                    "-p",
+                    &json!([{"op": "replace", "path": "/webhooks/0/clientConfig", "value": config}])
+                        .to_string(),
+                ])
+                .ok();
+        }
+        WebhookSwap { env, original }
+    }
+}
+
+impl Drop for WebhookSwap<'_> {
+    fn drop(&mut self) {
+        for (kind, config) in &self.original {
+            self.env.kubectl.run(&[
+                "patch",
+                kind,
+                chart::FULLNAME,
+                "--type=json",
+                "-p",
+                &json!([{"op": "replace", "path": "/webhooks/0/clientConfig", "value": config}])
+                    .to_string(),
+            ]);
+        }
+        // Wait until the suite's own webhook answers again (it creates Jobs: a dry run says so).
+        let probe = cratedb("probe", NS_PLAIN, Some(aws_restore("no-such-secret", "s")));
+        wait_until(
+            "the API server calls the suite's webhook again",
+            Duration::from_secs(30),
+            || {
+                let run = self.env.apply_dry(&probe);
+                (!run.stderr.contains("by the CrateDB operator")
+                    && run
+                        .stderr
+                        .contains("Secret \"no-such-secret\" does not exist"))
+                .then_some(())
+            },
+        );
+    }
+}
+
+/// `--restore-runner=operator` (SPEC A27): beside a stock operator the webhooks validate and
+/// preview, guard overlap with the operator's own state, and create nothing.
+fn beside_a_stock_operator_requests_are_checked_not_run(env: &Env) {
+    let token = env.kubectl.token_for(RELEASE_NS, WEBHOOK_NAME);
+    let kubeconfig = env
+        .cluster
+        .token_kubeconfig("webhook-operator-mode", &token);
+    let operator_mode = Webhook::start(WebhookOptions {
+        dir: &env.cluster.state,
+        name: "webhook-operator-runner",
+        kubeconfig: Some(&kubeconfig),
+        job_template: None,
+        tls_files: None,
+        extra_args: &["--restore-runner=operator"],
+    });
+    let _swap = WebhookSwap::to(env, &operator_mode.url(), &operator_mode.cert_pem);
+    let (name, secret) = ("op-1", "restore-from-backup-op-1");
+    env.apply(&restore_secret(secret, NS_PLAIN)).ok();
+    let request = cratedb(name, NS_PLAIN, Some(aws_restore(secret, "snap-o")));
+    // Dry runs until the API server has picked up the swap: they leave nothing behind.
+    wait_until(
+        "the API server calls the operator-mode webhook",
+        Duration::from_secs(30),
+        || {
+            env.apply_dry(&request)
+                .warnings()
+                .iter()
+                .any(|w| w.starts_with("planned (by the CrateDB operator): RESTORE SNAPSHOT"))
+                .then_some(())
+        },
+    );
+    let admitted = env.apply(&request).ok();
+    assert!(
+        admitted
+            .warnings()
+            .iter()
+            .any(|w| w.contains("the CrateDB operator performs this restore")),
+        "{}",
+        admitted.describe()
+    );
+    let stored = env.get("cratedb", NS_PLAIN, name);
+    assert!(
+        stored["metadata"]["annotations"]["restore.cloud.crate.io/run-id"].is_null(),
+        "no run id: {stored:#}"
+    );
+    assert!(
+        stored["status"]["restore"].is_null(),
+        "no status: {stored:#}"
+    );
+    assert_eq!(
+        stored["spec"]["cluster"]["restoreSnapshot"]["type"],
+        "tables"
+    );
+    assert!(env.jobs_of(NS_PLAIN, name).is_empty(), "no Job");
+    // The operator's restore is in progress while the stored snapshot is set.
+    let other = cratedb(name, NS_PLAIN, Some(aws_restore(secret, "snap-p")));
+    let refused = env.apply(&other).fails();
+    assert!(
+        refused
+            .stderr
+            .contains("the CrateDB operator is restoring snapshot \"snap-o\" into dbs2/op-1"),
+        "{}",
+        refused.describe()
+    );
+    // Options the operator would ignore are refused on a new cluster.
+    let mut with_option = cratedb("op-2", NS_PLAIN, Some(aws_restore(secret, "snap-o")));
+    with_option["metadata"]["annotations"] = json!({"restore.cloud.crate.io/on-conflict": "skip"});
+    let refused = env.apply_dry(&with_option).fails();
+    assert!(
+        refused.stderr.contains("would ignore it"),
+        "{}",
+        refused.describe()
     );
 }

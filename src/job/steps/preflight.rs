@@ -112,6 +112,31 @@ pub fn skipped_list(plan: &crate::job::plan::Plan) -> String {
         .join(", ")
 }
 
+/// S3-compatible stores (MinIO, Ceph) serve buckets under a path, not as a host name; CrateDB
+/// before 6.3.0 addresses `<bucket>.<endpoint>` unless told otherwise, which such a store does
+/// not resolve. The setting exists from 5.7.0; Amazon's own endpoints keep CrateDB's default.
+pub fn addressing(
+    settings: &[(&'static str, String)],
+    version: Option<ServerVersion>,
+) -> Option<(&'static str, String)> {
+    let endpoint = settings.iter().find(|(s, _)| *s == "endpoint")?;
+    let amazon = endpoint.1.trim_end_matches('/').ends_with("amazonaws.com");
+    let has_setting = version.is_none_or(|v| v >= PATH_STYLE_SINCE);
+    if amazon {
+        return None;
+    }
+    if !has_setting {
+        tracing::warn!(
+            "CrateDB before 5.7.0 addresses an S3 bucket as <bucket>.<endpoint>; the store must answer under that name"
+        );
+        return None;
+    }
+    Some(("use_path_style_access", "true".into()))
+}
+
+/// CrateDB 5.7.0 added `use_path_style_access` to s3 repositories.
+pub const PATH_STYLE_SINCE: ServerVersion = ServerVersion::new(5, 7, 0);
+
 /// Creates this run's repository unless CrateDB already has it (SPEC A6: never twice).
 pub async fn ensure_repository(ctx: &mut RunContext) -> Result<(), StepError> {
     let repository = ctx.run.repository();
@@ -171,6 +196,7 @@ pub async fn ensure_repository(ctx: &mut RunContext) -> Result<(), StepError> {
         }
         settings.extend(expand_setting(credential.setting, value));
     }
+    settings.extend(addressing(&settings, version));
     let names: Vec<&str> = settings.iter().map(|(s, _)| *s).collect();
     let statement = create_repository_statement(&repository, ctx.request.provider, &names);
     let fixed = fixed_repository_parameters();

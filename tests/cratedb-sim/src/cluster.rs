@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde::Deserialize;
 
 use crate::error::{SimError, SqlError};
+use crate::java_regex::{JavaPattern, ReplaceError};
 use crate::model::*;
 use crate::value::Value;
 
@@ -164,6 +165,9 @@ pub struct PartitionRt {
     pub values: Vec<(String, Value)>,
     pub closed: bool,
     pub shards: Vec<ShardRt>,
+    /// The relation whose queries see this partition's rows when it is not the one holding it
+    /// (a renamed partition restored by CrateDB 5.6.0 - 5.7.1 keeps its source's alias).
+    pub alias: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -410,6 +414,133 @@ pub struct RestoreRequest {
     pub target: RestoreTarget,
     pub wait_for_completion: bool,
     pub ignore_unavailable: bool,
+    /// The rename options (CrateDB ≥ 5.6.0; all defaults otherwise).
+    pub rename: RenameOptions,
+}
+
+/// `schema_rename_pattern`, `schema_rename_replacement`, `table_rename_pattern` and
+/// `table_rename_replacement` of `RESTORE SNAPSHOT` (`SnapshotSettings`, CrateDB ≥ 5.6.0), with
+/// CrateDB's defaults where a value is absent or NULL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenameOptions {
+    pub schema_pattern: String,
+    pub schema_replacement: String,
+    pub table_pattern: String,
+    pub table_replacement: String,
+}
+
+impl Default for RenameOptions {
+    fn default() -> Self {
+        RenameOptions {
+            schema_pattern: RenameOptions::DEFAULT_PATTERN.into(),
+            schema_replacement: RenameOptions::DEFAULT_REPLACEMENT.into(),
+            table_pattern: RenameOptions::DEFAULT_PATTERN.into(),
+            table_replacement: RenameOptions::DEFAULT_REPLACEMENT.into(),
+        }
+    }
+}
+
+impl RenameOptions {
+    /// `SnapshotSettings.*_RENAME_PATTERN`'s default.
+    pub const DEFAULT_PATTERN: &'static str = "(.+)";
+    /// `SnapshotSettings.*_RENAME_REPLACEMENT`'s default.
+    pub const DEFAULT_REPLACEMENT: &'static str = "$1";
+
+    /// `RestoreRequest.hasNonDefaultRenamePatterns`: CrateDB renames nothing unless one of the
+    /// four values differs from its default (as text).
+    pub fn renames(&self) -> bool {
+        *self != RenameOptions::default()
+    }
+}
+
+/// Applies [`RenameOptions`] the way `RestoreService` does: `table.replaceAll(...)`, then
+/// `schema.replaceAll(...)`, each pattern compiled when first needed.
+struct Renamer<'a> {
+    options: &'a RenameOptions,
+    table: Option<JavaPattern>,
+    schema: Option<JavaPattern>,
+}
+
+impl<'a> Renamer<'a> {
+    fn new(options: &'a RenameOptions) -> Self {
+        Renamer {
+            options,
+            table: None,
+            schema: None,
+        }
+    }
+
+    fn replace(
+        slot: &mut Option<JavaPattern>,
+        option: &str,
+        pattern: &str,
+        replacement: &str,
+        name: &str,
+    ) -> Result<String, SqlError> {
+        if slot.is_none() {
+            let compiled = JavaPattern::compile(pattern).map_err(|what| {
+                SqlError::not_modelled(format!("{what} in {option} '{pattern}'"))
+            })?;
+            *slot = Some(compiled);
+        }
+        let compiled = slot.as_ref().expect("compiled above");
+        compiled
+            .replace_all(name, replacement)
+            .map_err(|e| match e {
+                ReplaceError::Java { exception, message } => {
+                    if exception == "IllegalArgumentException" {
+                        SqlError::illegal_argument(message)
+                    } else {
+                        SqlError::internal(exception, message)
+                    }
+                }
+                ReplaceError::NotModelled(what) => {
+                    SqlError::not_modelled(format!("{what} (with {option} '{pattern}')"))
+                }
+            })
+    }
+
+    /// The name relation `schema.table` is restored under.
+    fn target(&mut self, schema: &str, table: &str) -> Result<(String, String), SqlError> {
+        if !self.options.renames() {
+            return Ok((schema.to_string(), table.to_string()));
+        }
+        let o = self.options;
+        let new_table = Self::replace(
+            &mut self.table,
+            "table_rename_pattern",
+            &o.table_pattern,
+            &o.table_replacement,
+            table,
+        )?;
+        let new_schema = Self::replace(
+            &mut self.schema,
+            "schema_rename_pattern",
+            &o.schema_pattern,
+            &o.schema_replacement,
+            schema,
+        )?;
+        let plain = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 255
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        let changed = (new_schema.as_str(), new_table.as_str()) != (schema, table);
+        if changed
+            && (!plain(&new_schema)
+                || !plain(&new_table)
+                || matches!(
+                    new_schema.as_str(),
+                    "sys" | "information_schema" | "pg_catalog" | "blob"
+                ))
+        {
+            return Err(SqlError::not_modelled(format!(
+                "restoring {schema}.{table} under the name '{new_schema}'.'{new_table}' (CrateDB validates relation and index names there; the simulator accepts only non-empty names of lowercase letters, digits and _ outside the system schemas)"
+            )));
+        }
+        Ok((new_schema, new_table))
+    }
 }
 
 /// One index the restore creates.
@@ -572,6 +703,7 @@ impl Cluster {
                         values: def_partition_values(t, p),
                         closed: p.closed,
                         shards: make_shards(),
+                        alias: None,
                     },
                 );
             }
@@ -635,9 +767,11 @@ impl Cluster {
     // ------------------------------------------------------------------
     // Restore progress
 
-    fn outcome_for(&self, snapshot: &str, fqn: &str) -> RestoreOutcome {
-        self.outcomes
-            .get(fqn)
+    /// The outcome for the first of `fqns` (target, then source name) that has one, else the
+    /// snapshot's.
+    fn outcome_for(&self, snapshot: &str, fqns: &[String]) -> RestoreOutcome {
+        fqns.iter()
+            .find_map(|fqn| self.outcomes.get(fqn))
             .or_else(|| self.outcomes.get(snapshot))
             .cloned()
             .unwrap_or(RestoreOutcome::Succeed)
@@ -851,7 +985,43 @@ impl Cluster {
         let rel = self.relations.remove(&from).expect("checked above");
         self.relations.insert(to.clone(), rel);
         self.rename_relation_in_restores(&from, &to);
+        for p in self
+            .relations
+            .values_mut()
+            .flat_map(|r| r.partitions.values_mut())
+        {
+            if p.alias.as_ref() == Some(&from) {
+                p.alias = Some(to.clone());
+            }
+        }
         Ok(())
+    }
+
+    /// The rows `SELECT count(*) FROM schema.table` counts: the documents of the table's started
+    /// primary shards, for a partitioned table of the partitions whose alias is the table
+    /// (usually its own; see [`PartitionRt::alias`]). `None` when no such table exists.
+    pub fn visible_docs(&self, schema: &str, table: &str) -> Option<u64> {
+        let key = (schema.to_string(), table.to_string());
+        let rel = self.relations.get(&key)?;
+        if rel.kind != RelKind::Table {
+            return None;
+        }
+        let started = |shards: &[ShardRt]| -> u64 {
+            shards
+                .iter()
+                .filter(|s| s.state == ShardState::Started)
+                .map(|s| s.docs)
+                .sum()
+        };
+        let mut docs = started(&rel.shards);
+        for (holder, r) in &self.relations {
+            for p in r.partitions.values() {
+                if p.alias.as_ref().unwrap_or(holder) == &key {
+                    docs += started(&p.shards);
+                }
+            }
+        }
+        Some(docs)
     }
 
     // ------------------------------------------------------------------
@@ -1011,23 +1181,10 @@ impl Cluster {
         let mut planned: Vec<PlannedIndex> = Vec::new();
         let explicit = matches!(req.target, RestoreTarget::Tables(_));
         if let RestoreTarget::Tables(tables) = &req.target {
+            // CrateDB < 5.6 checks every listed table against the cluster first
+            // (RestoreSnapshotPlan.bind), before it looks into the snapshot.
             for (schema, name, assignments) in tables {
                 let fqn = format!("{schema}.{name}");
-                let Some(ti) = snap
-                    .tables
-                    .iter()
-                    .position(|t| &t.schema == schema && &t.name == name)
-                else {
-                    if req.ignore_unavailable {
-                        continue;
-                    }
-                    return Err(SqlError::internal(
-                        "ResourceNotFoundException",
-                        format!("Relation [{fqn}] not found in snapshot"),
-                    ));
-                };
-                let t = &snap.tables[ti];
-                // CrateDB < 5.6 checks explicit tables against the cluster first.
                 let existing = self.relations.get(&(schema.clone(), name.clone()));
                 if !v.at_least(5, 6, 0)
                     && let Some(rel) = existing
@@ -1044,6 +1201,23 @@ impl Cluster {
                         return Err(partition_exists(schema, name, &ident));
                     }
                 }
+            }
+            for (schema, name, assignments) in tables {
+                let fqn = format!("{schema}.{name}");
+                let Some(ti) = snap
+                    .tables
+                    .iter()
+                    .position(|t| &t.schema == schema && &t.name == name)
+                else {
+                    if req.ignore_unavailable {
+                        continue;
+                    }
+                    return Err(SqlError::internal(
+                        "ResourceNotFoundException",
+                        format!("Relation [{fqn}] not found in snapshot"),
+                    ));
+                };
+                let t = &snap.tables[ti];
                 if assignments.is_empty() {
                     planned.extend(PlannedIndex::whole_table(ti, t));
                 } else {
@@ -1082,11 +1256,113 @@ impl Cluster {
             }
         }
 
+        // `RESTORE ... TABLE t, t PARTITION (...)` names an index once (CrateDB collects them in
+        // sets).
+        let mut seen = std::collections::HashSet::new();
+        planned.retain(|p| seen.insert((p.table, p.partition)));
+
+        // Tables that the restore creates even without partitions.
+        let mut touched: Vec<usize> = Vec::new();
+        if include_tables && !explicit {
+            touched = (0..snap.tables.len()).collect();
+        } else if let RestoreTarget::Tables(tables) = &req.target {
+            for (schema, name, assignments) in tables {
+                if let Some(ti) = snap
+                    .tables
+                    .iter()
+                    .position(|t| &t.schema == schema && &t.name == name)
+                    && (assignments.is_empty() || planned.iter().any(|p| p.table == ti))
+                    && !touched.contains(&ti)
+                {
+                    touched.push(ti);
+                }
+            }
+        }
+
+        // The names relations are restored under (rename options, CrateDB >= 5.6).
+        let renaming = req.rename.renames();
+        let mut renamer = Renamer::new(&req.rename);
+        let mut targets: BTreeMap<usize, (String, String)> = BTreeMap::new();
+        for ti in planned
+            .iter()
+            .map(|p| p.table)
+            .chain(touched.iter().copied())
+        {
+            if let std::collections::btree_map::Entry::Vacant(slot) = targets.entry(ti) {
+                let t = &snap.tables[ti];
+                slot.insert(renamer.target(&t.schema, &t.name)?);
+            }
+        }
+        let target_of = |ti: usize| targets[&ti].clone();
+        let index_of = |p: &PlannedIndex, (schema, table): &(String, String)| {
+            let t = &snap.tables[p.table];
+            let ident = p
+                .partition
+                .map(|pi| def_partition_ident(t, &t.partitions[pi]));
+            index_name(schema, table, ident.as_deref())
+        };
+        // Relations renamed into one name, in snapshot order.
+        let mut sharing: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+        if renaming {
+            for (ti, target) in &targets {
+                sharing.entry(target.clone()).or_default().push(*ti);
+            }
+            sharing.retain(|_, sources| sources.len() > 1);
+        }
+        if let Some((target, sources)) = sharing.iter().next() {
+            let fqns: Vec<String> = sources.iter().map(|ti| snap.tables[*ti].fqn()).collect();
+            if v.at_least(6, 1, 0) {
+                return Err(SqlError::not_modelled(format!(
+                    "restoring {} under one name {}.{} on CrateDB >= 6.1 (its RestoreService has no check for it)",
+                    fqns.join(" and "),
+                    target.0,
+                    target.1
+                )));
+            }
+            // RestoreService.applyRenameToIndices (5.6 - 6.0): one index name, two sources.
+            let mut renamed: BTreeMap<String, String> = BTreeMap::new();
+            for p in &planned {
+                let t = &snap.tables[p.table];
+                let source = index_of(p, &(t.schema.clone(), t.name.clone()));
+                let target = index_of(p, &target_of(p.table));
+                if let Some(previous) = renamed.insert(target.clone(), source.clone()) {
+                    return Err(SqlError::internal(
+                        "SnapshotRestoreException",
+                        format!(
+                            "[{}:{}] indices [{source}] and [{previous}] are renamed into the same index [{target}]",
+                            req.repository, req.snapshot
+                        ),
+                    ));
+                }
+            }
+            let partitioned: Vec<bool> = sources
+                .iter()
+                .map(|ti| !snap.tables[*ti].partitioned_by.is_empty())
+                .collect();
+            if partitioned.iter().any(|p| *p) && !partitioned.iter().all(|p| *p) {
+                return Err(SqlError::not_modelled(format!(
+                    "restoring a partitioned and a plain table ({}) under one name {}.{}",
+                    fqns.join(" and "),
+                    target.0,
+                    target.1
+                )));
+            }
+            if v.at_least(6, 0, 0) && partitioned.iter().all(|p| *p) {
+                return Err(SqlError::not_modelled(format!(
+                    "restoring partitioned tables {} under one name {}.{} on CrateDB 6.0",
+                    fqns.join(" and "),
+                    target.0,
+                    target.1
+                )));
+            }
+        }
+
         // RestoreService: existing open indices are conflicts; closed ones are replaced.
         for p in &mut planned {
             let t = &snap.tables[p.table];
-            let key = (t.schema.clone(), t.name.clone());
-            let fqn = t.fqn();
+            let key = target_of(p.table);
+            let (schema, name) = (&key.0, &key.1);
+            let fqn = format!("{schema}.{name}");
             let Some(rel) = self.relations.get(&key) else {
                 continue;
             };
@@ -1100,10 +1376,7 @@ impl Cluster {
                     } else if v.at_least(5, 6, 0) || explicit {
                         return Err(SqlError::relation_already_exists(&fqn));
                     } else {
-                        return Err(open_index_exists(
-                            &snap_id,
-                            &index_name(&t.schema, &t.name, None),
-                        ));
+                        return Err(open_index_exists(&snap_id, &index_name(schema, name, None)));
                     }
                 }
                 Some(pi) => {
@@ -1115,11 +1388,11 @@ impl Cluster {
                         if existing.closed {
                             p.replace_closed = true;
                         } else if v.at_least(5, 6, 0) {
-                            return Err(partition_exists(&t.schema, &t.name, &ident));
+                            return Err(partition_exists(schema, name, &ident));
                         } else {
                             return Err(open_index_exists(
                                 &snap_id,
-                                &index_name(&t.schema, &t.name, Some(&ident)),
+                                &index_name(schema, name, Some(&ident)),
                             ));
                         }
                     }
@@ -1127,28 +1400,32 @@ impl Cluster {
             }
         }
 
+        // RestoreService.restoreTemplates (5.6 - 5.10): two partitioned tables renamed into one.
+        if let Some((target, sources)) = sharing.iter().next() {
+            let second = &snap.tables[sources[1]];
+            return Err(SqlError::internal(
+                "SnapshotRestoreException",
+                format!(
+                    "[{}:{}] Rename conflict for partitioned table `{}`. `{}` already exists. Cannot rename `{}` to the same name",
+                    req.repository,
+                    req.snapshot,
+                    second.fqn(),
+                    index_name(&second.schema, &second.name, Some("")),
+                    index_name(&target.0, &target.1, Some("")),
+                ),
+            ));
+        }
+
         // ---- Apply (no more failures past this point) ----
         let restore_id = self.next_uuid();
         let mut keys: Vec<ShardKey> = Vec::new();
-        // Tables that the restore creates even without partitions.
-        let mut touched: Vec<usize> = Vec::new();
-        if include_tables && !explicit {
-            touched = (0..snap.tables.len()).collect();
-        } else if let RestoreTarget::Tables(tables) = &req.target {
-            for (schema, name, assignments) in tables {
-                if let Some(ti) = snap
-                    .tables
-                    .iter()
-                    .position(|t| &t.schema == schema && &t.name == name)
-                    && (assignments.is_empty() || planned.iter().any(|p| p.table == ti))
-                {
-                    touched.push(ti);
-                }
-            }
-        }
-        for ti in touched {
+        // Before 5.7.2 a renamed partition kept the alias of its source table, so the renamed
+        // table was created but its data was visible only through the source (fixed by
+        // "Use renamed alias when restoring a snapshot with rename parameters").
+        let keeps_source_alias = renaming && !v.at_least(5, 7, 2);
+        for &ti in &touched {
             let t = &snap.tables[ti];
-            let key = (t.schema.clone(), t.name.clone());
+            let key = target_of(ti);
             let replace = planned
                 .iter()
                 .any(|p| p.table == ti && p.partition.is_none() && p.replace_closed);
@@ -1167,7 +1444,10 @@ impl Cluster {
         }
         for p in &planned {
             let t = &snap.tables[p.table];
-            let behaviour = self.outcome_for(&snap.name, &t.fqn());
+            let source = (t.schema.clone(), t.name.clone());
+            let target = target_of(p.table);
+            let behaviour =
+                self.outcome_for(&snap.name, &[format!("{}.{}", target.0, target.1), t.fqn()]);
             let shards: Vec<ShardRt> = (0..t.shards)
                 .map(|i| new_restoring_shard(i, t, &behaviour, &restore_id))
                 .collect();
@@ -1177,16 +1457,17 @@ impl Cluster {
             for s in &shards {
                 if s.restore.is_some() {
                     keys.push(ShardKey {
-                        schema: t.schema.clone(),
-                        table: t.name.clone(),
+                        schema: target.0.clone(),
+                        table: target.1.clone(),
                         partition: partition_ident.clone(),
                         id: s.id,
                     });
                 }
             }
+            let alias = (keeps_source_alias && source != target).then(|| source.clone());
             let rel = self
                 .relations
-                .get_mut(&(t.schema.clone(), t.name.clone()))
+                .get_mut(&target)
                 .expect("relation created above");
             match (p.partition, partition_ident) {
                 (Some(pi), Some(ident)) => {
@@ -1196,6 +1477,7 @@ impl Cluster {
                             values: def_partition_values(t, &t.partitions[pi]),
                             closed: false,
                             shards,
+                            alias,
                         },
                     );
                 }

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::cluster::{Cluster, RelKind, RepoRt, RestoreRequest, RestoreTarget, SimConfig};
+use crate::cluster::{
+    Cluster, RelKind, RenameOptions, RepoRt, RestoreRequest, RestoreTarget, SimConfig,
+};
 use crate::error::{SimError, SqlError};
 use crate::eval::{EvalCtx, SelectPlan, eval, plan_select, run_select};
 use crate::model::*;
@@ -36,9 +38,38 @@ impl Session {
 /// An analyzed statement.
 #[derive(Debug, Clone)]
 pub enum Plan {
-    Select { rel: Option<Rel>, plan: SelectPlan },
+    Select {
+        rel: Option<Rel>,
+        plan: SelectPlan,
+    },
     ShowTables(Option<String>),
+    /// `SELECT count(*) FROM <user table>`: the one read of user tables the simulator models.
+    CountRows {
+        schema: String,
+        name: String,
+    },
     Other(Statement),
+}
+
+/// The output name when `s` is exactly `SELECT count(*) [[AS] alias] FROM t [alias]`.
+fn count_star_only(s: &crate::sql::ast::Select) -> Option<String> {
+    use crate::sql::ast::SelectItem;
+    let plain = !s.distinct
+        && s.where_.is_none()
+        && s.order_by.is_empty()
+        && s.limit.is_none()
+        && s.offset.is_none();
+    match s.items.as_slice() {
+        [
+            SelectItem::Expr {
+                expr: Expr::Func {
+                    name, star: true, ..
+                },
+                alias,
+            },
+        ] if plain && name == "count" => Some(alias.clone().unwrap_or_else(|| "count(*)".into())),
+        _ => None,
+    }
 }
 
 /// A statement ready to execute (the unit the extended protocol stores).
@@ -158,11 +189,23 @@ impl Engine {
                                         "reading relation '{schema}.{name}'"
                                     )));
                                 }
-                                if self
+                                let is_table = self
                                     .lock()
                                     .relations
-                                    .contains_key(&(schema.clone(), name.clone()))
+                                    .get(&(schema.clone(), name.clone()))
+                                    .map(|r| r.kind == RelKind::Table);
+                                if is_table == Some(true)
+                                    && let Some(column) = count_star_only(&s)
                                 {
+                                    return Ok(Prepared {
+                                        text,
+                                        plan: Plan::CountRows { schema, name },
+                                        fields: vec![(column, ColType::Int8)],
+                                        param_count,
+                                        command,
+                                    });
+                                }
+                                if is_table.is_some() {
                                     return Err(SqlError::not_modelled(format!(
                                         "reading rows of user relation '{schema}.{name}'"
                                     )));
@@ -474,6 +517,16 @@ fn run(
                 rows: names,
             }))
         }
+        Plan::CountRows { schema, name } => {
+            let docs = st
+                .visible_docs(schema, name)
+                .ok_or_else(|| SqlError::relation_unknown(&format!("{schema}.{name}")))?;
+            Ok(Outcome::Rows(QueryResult {
+                command: p.command,
+                fields: p.fields.clone(),
+                rows: vec![vec![Value::Int(docs as i64)]],
+            }))
+        }
         Plan::Other(stmt) => match stmt {
             Statement::CreateRepository { name, kind, props } => {
                 create_repository(st, name, kind, props, params)?;
@@ -490,26 +543,51 @@ fn run(
                 Ok(done(1))
             }
             Statement::Restore(r) => {
-                let mut wait = false;
-                let mut ignore = false;
-                for (k, e) in &r.props {
-                    let v = eval_const(e, params)?;
-                    match k.as_str() {
-                        "wait_for_completion" => wait = as_bool(&v, k)?,
-                        "ignore_unavailable" => ignore = as_bool(&v, k)?,
+                // RestoreSnapshotAnalyzer looks the repository up first; the planner then
+                // checks every key against SnapshotSettings.SETTINGS before it evaluates any
+                // value (GenericProperties.ensureContainsOnly). The rename options came with
+                // 5.6.0.
+                if !st.repositories.contains_key(&r.repository) {
+                    return Err(SqlError::new(
+                        "RepositoryMissingException",
+                        format!("[{}] missing", r.repository),
+                        "XX000",
+                    ));
+                }
+                let renames_known = st.version.at_least(5, 6, 0);
+                for (k, _) in &r.props {
+                    let known = match k.as_str() {
+                        "wait_for_completion" | "ignore_unavailable" => true,
                         "schema_rename_pattern"
                         | "schema_rename_replacement"
                         | "table_rename_pattern"
-                        | "table_rename_replacement" => {
-                            return Err(SqlError::not_modelled(format!(
-                                "the RESTORE option '{k}'"
-                            )));
+                        | "table_rename_replacement" => renames_known,
+                        _ => false,
+                    };
+                    if !known {
+                        return Err(SqlError::illegal_argument(format!(
+                            "Setting '{k}' is not supported"
+                        )));
+                    }
+                }
+                let mut wait = false;
+                let mut ignore = false;
+                let mut rename = RenameOptions::default();
+                for (k, e) in &r.props {
+                    let v = eval_const(e, params)?;
+                    // Setting.simpleString: the value as text; NULL leaves the default.
+                    let text = |slot: &mut String| {
+                        if let Some(s) = v.to_plain_string() {
+                            *slot = s;
                         }
-                        _ => {
-                            return Err(SqlError::illegal_argument(format!(
-                                "Setting '{k}' is not supported"
-                            )));
-                        }
+                    };
+                    match k.as_str() {
+                        "wait_for_completion" => wait = as_bool(&v, k)?,
+                        "ignore_unavailable" => ignore = as_bool(&v, k)?,
+                        "schema_rename_pattern" => text(&mut rename.schema_pattern),
+                        "schema_rename_replacement" => text(&mut rename.schema_replacement),
+                        "table_rename_pattern" => text(&mut rename.table_pattern),
+                        _ => text(&mut rename.table_replacement),
                     }
                 }
                 let target = match &r.what {
@@ -535,6 +613,7 @@ fn run(
                     target,
                     wait_for_completion: wait,
                     ignore_unavailable: ignore,
+                    rename,
                 })?;
                 Ok(done(1))
             }
@@ -690,8 +769,13 @@ fn create_repository(
         }
     };
     let mut settings = BTreeMap::new();
+    // `region` came with 6.3.0 (S3Repository.optionalSettings).
+    let region_known = kind == "s3" && st.version.at_least(6, 3, 0);
     for (k, e) in props {
-        if !allowed.contains(&k.as_str()) && !GENERIC_REPO_SETTINGS.contains(&k.as_str()) {
+        let known = allowed.contains(&k.as_str())
+            || GENERIC_REPO_SETTINGS.contains(&k.as_str())
+            || (k == "region" && region_known);
+        if !known {
             return Err(SqlError::illegal_argument(format!(
                 "Setting '{k}' is not supported"
             )));
@@ -741,43 +825,7 @@ fn create_repository(
                     "No bucket defined for s3 repository",
                 ));
             }
-            let candidates: Vec<(usize, &StorageLocation)> = st
-                .storages
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| matches!(&s.location, StorageLocation::S3 { bucket: b, .. } if *b == bucket))
-                .map(|(i, s)| (i, &s.location))
-                .collect();
-            if candidates.is_empty() {
-                return Err(verify_err(
-                    "AmazonS3Exception",
-                    "The specified bucket does not exist (Service: Amazon S3; Status Code: 404; Error Code: NoSuchBucket)",
-                ));
-            }
-            let key_ok = candidates
-                .iter()
-                .any(|(_, l)| matches!(l, StorageLocation::S3 { access_key, .. } if *access_key == get("access_key")));
-            if !key_ok {
-                return Err(verify_err(
-                    "AmazonS3Exception",
-                    "The AWS Access Key Id you provided does not exist in our records. (Service: Amazon S3; Status Code: 403; Error Code: InvalidAccessKeyId)",
-                ));
-            }
-            let creds_ok = candidates.iter().any(|(_, l)| {
-                matches!(l, StorageLocation::S3 { access_key, secret_key, .. }
-                    if *access_key == get("access_key") && *secret_key == get("secret_key"))
-            });
-            if !creds_ok {
-                return Err(verify_err(
-                    "AmazonS3Exception",
-                    "The request signature we calculated does not match the signature you provided. Check your key and signing method. (Service: Amazon S3; Status Code: 403; Error Code: SignatureDoesNotMatch)",
-                ));
-            }
-            let base = norm_path(&get("base_path"));
-            found = candidates.iter().find_map(|(i, l)| match l {
-                StorageLocation::S3 { base_path, .. } if norm_path(base_path) == base => Some(*i),
-                _ => None,
-            });
+            found = verify_s3(st, &settings, &bucket, &verify_err)?;
         }
         "azure" => {
             let account = get("account");
@@ -852,6 +900,203 @@ fn create_repository(
         },
     );
     Ok(())
+}
+
+/// Where an S3 client sends its requests: `(host[:port], protocol)`, `None` for Amazon S3.
+/// CrateDB lower-cases the endpoint (`S3RepositorySettings.ENDPOINT_SETTING`) and, like the
+/// AWS SDK, takes the scheme of an endpoint written as a URL instead of `protocol`.
+fn s3_address(endpoint: Option<&str>, protocol: Option<&str>) -> Option<(String, String)> {
+    let endpoint = endpoint?.trim().to_lowercase();
+    if endpoint.is_empty() {
+        return None;
+    }
+    let (protocol, host) = match endpoint.split_once("://") {
+        Some((scheme, rest)) => (scheme.to_string(), rest),
+        None => (
+            protocol.unwrap_or("https").trim().to_lowercase(),
+            endpoint.as_str(),
+        ),
+    };
+    let host = host.trim_end_matches('/').to_string();
+    let hostname = host.split(':').next().unwrap_or_default();
+    if hostname == "amazonaws.com" || hostname.ends_with(".amazonaws.com") {
+        return None;
+    }
+    Some((host, protocol))
+}
+
+/// Bucket names the AWS SDK addresses virtual-hosted style (`BucketNameUtils.isDNSBucketName`).
+fn dns_bucket(bucket: &str) -> bool {
+    (3..=63).contains(&bucket.len())
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && bucket.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && !bucket.contains("..")
+        && !bucket.contains(".-")
+        && !bucket.contains("-.")
+}
+
+/// S3 "verification": which configured storage holds the repository's snapshots (`None`: a
+/// reachable bucket without snapshots under `base_path`), or CrateDB's
+/// `RepositoryVerificationException` for the first request that would fail.
+fn verify_s3(
+    st: &Cluster,
+    settings: &BTreeMap<String, String>,
+    bucket: &str,
+    verify_err: &dyn Fn(&str, &str) -> SqlError,
+) -> Result<Option<usize>, SqlError> {
+    let get = |k: &str| settings.get(k).cloned().unwrap_or_default();
+    let sdk = |cause: &str| {
+        verify_err(
+            "SdkClientException",
+            &format!("Unable to execute HTTP request: {cause}"),
+        )
+    };
+    let modern = st.version.at_least(6, 3, 0);
+    let protocol = settings.get("protocol").map(String::as_str);
+    if !modern
+        && let Some(p) = protocol
+        && !matches!(p.to_lowercase().as_str(), "http" | "https")
+    {
+        // S3RepositorySettings.PROTOCOL_SETTING parses com.amazonaws.Protocol before 6.3.0.
+        return Err(verify_err(
+            "IllegalArgumentException",
+            &format!(
+                "No enum constant com.amazonaws.Protocol.{}",
+                p.to_uppercase()
+            ),
+        ));
+    }
+    let address = s3_address(settings.get("endpoint").map(String::as_str), protocol);
+    let s3: Vec<(usize, &StorageLocation)> = st
+        .storages
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s.location, StorageLocation::S3 { .. }))
+        .map(|(i, s)| (i, &s.location))
+        .collect();
+    let address_of = |l: &StorageLocation| match l {
+        StorageLocation::S3 {
+            endpoint, protocol, ..
+        } => s3_address(endpoint.as_deref(), protocol.as_deref()),
+        _ => None,
+    };
+    let host_of = |a: &Option<(String, String)>| a.as_ref().map(|(h, _)| h.clone());
+    let at_host: Vec<&(usize, &StorageLocation)> = s3
+        .iter()
+        .filter(|(_, l)| host_of(&address_of(l)) == host_of(&address))
+        .collect();
+    let (hostname, reachable): (String, Vec<&(usize, &StorageLocation)>) = match &address {
+        None => ("s3.amazonaws.com".into(), at_host),
+        Some((host, protocol)) => {
+            let hostname = host.split(':').next().unwrap_or_default().to_string();
+            if at_host.is_empty() {
+                return Err(sdk(&format!("{hostname}: Name or service not known")));
+            }
+            let same: Vec<_> = at_host
+                .into_iter()
+                .filter(|(_, l)| address_of(l).is_some_and(|(_, p)| p == *protocol))
+                .collect();
+            if same.is_empty() {
+                return Err(sdk(&if protocol == "https" {
+                    "Unsupported or unrecognized SSL message".to_string()
+                } else {
+                    format!("{host} failed to respond")
+                }));
+            }
+            (hostname, same)
+        }
+    };
+    // Path-style access is the default from 6.3.0 (S3RepositorySettings.USE_PATH_STYLE_ACCESS).
+    let path_style = match settings.get("use_path_style_access") {
+        Some(v) => v.eq_ignore_ascii_case("true"),
+        None => modern,
+    };
+    let answers_virtual = |l: &StorageLocation| match l {
+        StorageLocation::S3 {
+            virtual_host_style,
+            endpoint,
+            ..
+        } => virtual_host_style.unwrap_or(endpoint.is_none()),
+        _ => false,
+    };
+    let reachable: Vec<_> = if path_style || !dns_bucket(bucket) {
+        reachable
+    } else {
+        let virtual_ok: Vec<_> = reachable
+            .into_iter()
+            .filter(|(_, l)| answers_virtual(l))
+            .collect();
+        if virtual_ok.is_empty() {
+            return Err(sdk(&format!(
+                "{bucket}.{hostname}: Name or service not known"
+            )));
+        }
+        virtual_ok
+    };
+    let candidates: Vec<&(usize, &StorageLocation)> = reachable
+        .into_iter()
+        .filter(|(_, l)| matches!(l, StorageLocation::S3 { bucket: b, .. } if b == bucket))
+        .collect();
+    if candidates.is_empty() {
+        return Err(verify_err(
+            "AmazonS3Exception",
+            "The specified bucket does not exist (Service: Amazon S3; Status Code: 404; Error Code: NoSuchBucket)",
+        ));
+    }
+    // The signing region: the repository's `region` (6.3.0+), else what the client infers for
+    // a store that is not Amazon's: us-east-1.
+    let signing = settings
+        .get("region")
+        .filter(|_| modern)
+        .cloned()
+        .unwrap_or_else(|| "us-east-1".into());
+    let region_ok = |l: &StorageLocation| matches!(l, StorageLocation::S3 { region, .. } if region.as_ref().is_none_or(|r| *r == signing));
+    if !candidates.iter().any(|(_, l)| region_ok(l)) {
+        let expecting = candidates
+            .iter()
+            .find_map(|(_, l)| match l {
+                StorageLocation::S3 { region, .. } => region.clone(),
+                _ => None,
+            })
+            .unwrap_or_default();
+        return Err(verify_err(
+            "AmazonS3Exception",
+            &format!(
+                "The authorization header is malformed; the region '{signing}' is wrong; expecting '{expecting}' (Service: Amazon S3; Status Code: 400; Error Code: AuthorizationHeaderMalformed)"
+            ),
+        ));
+    }
+    let candidates: Vec<_> = candidates
+        .into_iter()
+        .filter(|(_, l)| region_ok(l))
+        .collect();
+    let key_ok = candidates
+        .iter()
+        .any(|(_, l)| matches!(l, StorageLocation::S3 { access_key, .. } if *access_key == get("access_key")));
+    if !key_ok {
+        return Err(verify_err(
+            "AmazonS3Exception",
+            "The AWS Access Key Id you provided does not exist in our records. (Service: Amazon S3; Status Code: 403; Error Code: InvalidAccessKeyId)",
+        ));
+    }
+    let creds_ok = candidates.iter().any(|(_, l)| {
+        matches!(l, StorageLocation::S3 { access_key, secret_key, .. }
+            if *access_key == get("access_key") && *secret_key == get("secret_key"))
+    });
+    if !creds_ok {
+        return Err(verify_err(
+            "AmazonS3Exception",
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method. (Service: Amazon S3; Status Code: 403; Error Code: SignatureDoesNotMatch)",
+        ));
+    }
+    let base = norm_path(&get("base_path"));
+    Ok(candidates.iter().find_map(|(i, l)| match l {
+        StorageLocation::S3 { base_path, .. } if norm_path(base_path) == base => Some(*i),
+        _ => None,
+    }))
 }
 
 fn alter_user(

@@ -65,21 +65,41 @@
 //!     `AS` aliases; expressions with `=`, `<>`, `!=`, `<`, `>`, `<=`, `>=`,
 //!     `[NOT] LIKE`, `[NOT] ILIKE`, `[NOT] IN (...)`, `IS [NOT] NULL`, `AND`,
 //!     `OR`, `NOT`, parentheses, literals, object literals and parameters;
+//!   * `SELECT count(*) [[AS] alias] FROM <user table>`, the one read of user
+//!     tables: the documents of its started primary shards (see
+//!     [`SimulatorHandle::doc_count`]);
 //!   * `SHOW TABLES [FROM|IN schema]`;
 //!   * `CREATE REPOSITORY name TYPE s3|azure|fs [WITH (k = literal|param, ...)]`
-//!     with CrateDB's per-type setting names, and "verification" against the
-//!     configured [`Storage`] locations and credentials;
+//!     with CrateDB's per-type setting names (`region` for `s3` only from
+//!     6.3.0, before that CrateDB's `Setting 'region' is not supported`), and
+//!     "verification" against the configured [`Storage`] locations and
+//!     credentials; for `s3` also against the store's endpoint
+//!     ([`Storage::endpoint`], [`Storage::protocol`]): a repository reaches a
+//!     store only through the same endpoint (lower-cased; a URL's scheme wins
+//!     over `protocol`, whose default is `https`) and protocol, by path-style
+//!     requests unless the store answers virtual-hosted ones
+//!     ([`Storage::virtual_host_style`]; `use_path_style_access` defaults to
+//!     `false` before 6.3.0, `true` from 6.3.0), and signed for the store's
+//!     region when it demands one ([`Storage::region`]; the repository's
+//!     `region` from 6.3.0, else `us-east-1`); a `protocol` other than
+//!     `http`/`https` fails before 6.3.0 as `com.amazonaws.Protocol` does.
+//!     Without an endpoint the request goes to Amazon S3, i.e. to the storages
+//!     without one;
 //!   * `DROP REPOSITORY name`;
 //!   * `RESTORE SNAPSHOT repo.snap ALL | METADATA | TABLE t [PARTITION (c = v, ...)] [, ...]
-//!     | section [, ...] [WITH (wait_for_completion = ..., ignore_unavailable = ...)]`;
+//!     | section [, ...] [WITH (wait_for_completion = ..., ignore_unavailable = ...,
+//!     schema_rename_pattern = ..., schema_rename_replacement = ...,
+//!     table_rename_pattern = ..., table_rename_replacement = ...)]`;
 //!   * `SET GLOBAL [PERSISTENT|TRANSIENT] setting = value [, ...]` and
 //!     `RESET GLOBAL setting [, ...]` for the settings listed in
 //!     [`settings::SETTINGS`] (unknown → `Setting '<name>' is not supported`);
 //!   * `ALTER TABLE t RENAME TO t2`, `DROP TABLE [IF EXISTS] t`;
 //!   * `ALTER USER|ROLE u SET (password = ..., jwt = NULL | {iss = .., username = .., aud = ..})`.
 //! * Virtual relations with CrateDB's column names and types: `sys.nodes`,
-//!   `sys.cluster` (nested effective `settings`), `sys.repositories` (secrets
-//!   masked as `[xxxxx]`), `sys.snapshots` (only snapshots reachable through
+//!   `sys.cluster` (nested effective `settings`), `sys.repositories` (settings
+//!   as given, CrateDB's masked ones — `access_key`, `secret_key`,
+//!   `session_token`, `account`, `key`, `sas_token` — as `[xxxxx]`; the
+//!   unmasked values through [`SimulatorHandle::repository`]), `sys.snapshots` (only snapshots reachable through
 //!   an existing repository), `sys.snapshot_restore` (a row only while a
 //!   restore has shards restoring), `sys.shards` (primaries and replicas,
 //!   `recovery` NULL before a shard starts recovering), `sys.allocations`
@@ -100,7 +120,31 @@
 //!   (so other persistent settings are wiped, as in CrateDB); `ALL`,
 //!   `METADATA`, `USERS`/`PRIVILEGES`/`USERMANAGEMENT` replace users
 //!   (passwords included) and privileges; views are replaced by `ALL`,
-//!   `METADATA`, `VIEWS`.
+//!   `METADATA`, `VIEWS`. `TABLE t PARTITION (..), t PARTITION (..)` restores
+//!   the named partitions into an existing partitioned table (each index
+//!   once); before 5.6 CrateDB checks every listed table against the cluster
+//!   before it looks into the snapshot.
+//! * Rename options (`RestoreService.applyRenameToIndices` /
+//!   `applyRenameToRelation`): unknown settings before 5.6.0 (`Setting
+//!   'schema_rename_pattern' is not supported`, checked after the repository
+//!   lookup, before any value is evaluated); from 5.6.0 every restored relation
+//!   with its partitions, shards and `sys.snapshot_restore` rows gets the name
+//!   Java's `table.replaceAll(..)` / `schema.replaceAll(..)` gives, unless all
+//!   four values are the defaults `(.+)` / `$1` (NULL means the default). The
+//!   replacement is read as `Matcher.appendReplacement` (JDK 21) reads it, only
+//!   on a match, with its errors (`IndexOutOfBoundsException[No group 3]`,
+//!   `IllegalArgumentException[Illegal group reference]`, ...). Targets that
+//!   exist fail with `RelationAlreadyExists` / `PartitionAlreadyExistsException`
+//!   on the target name (closed ones are replaced, as above); two relations
+//!   renamed into one fail with `SnapshotRestoreException` `[repo:snap] indices
+//!   [b] and [a] are renamed into the same index [c]` (5.6 – 6.0) or, for two
+//!   partitioned tables with different partitions, `Rename conflict for
+//!   partitioned table ...` (5.6 – 5.10). From 5.6.0 to 5.7.1 a renamed
+//!   partition keeps its source table's alias: the renamed table, its
+//!   partitions and shards exist, but `SELECT count(*)` on it counts 0 and the
+//!   source table (if it exists) counts those rows (the bug 5.7.2 fixed).
+//!   Restore outcomes ([`RestoreOutcome`]) are looked up by target name, then
+//!   source name, then snapshot.
 //! * Deterministic restore progress ([`ProgressMode`]): by default every
 //!   statement reading `sys.shards` or `sys.snapshot_restore` advances
 //!   recovering shards after it has produced its result; per snapshot or
@@ -127,7 +171,7 @@
 //!   with the `AL` privilege). Users without a password cannot log in over
 //!   PostgreSQL wire (no host-based `trust` rules). TLS is offered only when configured
 //!   (`SimulatorBuilder::tls`), never required (no `ssl = on` HBA rule).
-//! * `CREATE SNAPSHOT`, `DROP SNAPSHOT`, rename options of `RESTORE`,
+//! * `CREATE SNAPSHOT`, `DROP SNAPSHOT`,
 //!   repository types other than `s3`, `azure`, `fs`, real disk watermarks,
 //!   shard allocation across several nodes (all shards live on the first
 //!   node), transactions, cursors, `COPY`, cancel requests.
@@ -161,6 +205,30 @@
 //!   CrateDB 5.x texts (`[repo] missing` from `RepositoryMissingException`,
 //!   not the older `RepositoryUnknownException`); a table missing from the
 //!   snapshot gives CrateDB 6.x's `Relation [s.t] not found in snapshot`.
+//! * Rename options: the Java regex dialect is translated, not run. Refused as
+//!   not modelled (0A000, listed by [`SimulatorHandle::rejected_statements`]):
+//!   back references, lookaround, named and atomic groups, inline flags,
+//!   possessive quantifiers, boundary matchers, `\p{..}`, `\Q..\E`, octal,
+//!   control and `\x{..}` escapes, `\h \v \R \X`, nested classes and `&&`, a
+//!   repeated group that can match the empty string, names with line
+//!   terminators, empty-matching patterns on names outside the BMP, and every
+//!   pattern Java rejects (`PatternSyntaxException` texts are not modelled).
+//!   Target names other than non-empty lowercase letters, digits and `_`
+//!   outside the system schemas are refused too (CrateDB's name validation is
+//!   not modelled). Two relations renamed into one name on CrateDB >= 6.1 (no
+//!   check in its `RestoreService`), on 6.0 for two partitioned tables, and a
+//!   partitioned and a plain table renamed into one are refused. Views are
+//!   never renamed. A closed partition replaced under a new name before 6.1
+//!   keeps the source's alias in CrateDB even after 5.7.2; the simulator
+//!   models the alias bug only for 5.6.0 – 5.7.1.
+//! * S3 stores: the connection error texts are the AWS SDK v1's (CrateDB
+//!   < 6.3.0; 6.3.0 switched clients and words them differently), wrapped as
+//!   `SdkClientException 'Unable to execute HTTP request: ...'`; region
+//!   inference from the endpoint is not modelled (without `region` the client
+//!   signs for `us-east-1`), nor proxies, `max_retries` or the order in which a
+//!   real store checks a request (the simulator checks endpoint, protocol,
+//!   addressing, bucket, region, access key, secret, base path); Azure
+//!   `endpoint` settings are accepted but not used by verification.
 //! * Timestamps are `timestamptz` over PostgreSQL and epoch milliseconds in
 //!   JSON, like CrateDB; text columns are `varchar` and text arrays
 //!   `varchar[]`, also like CrateDB; `REAL` columns (e.g.
@@ -228,6 +296,7 @@ mod engine;
 pub mod error;
 mod eval;
 mod http_sql;
+mod java_regex;
 pub mod model;
 mod outcome;
 mod pg;

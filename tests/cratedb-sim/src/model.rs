@@ -27,13 +27,31 @@ pub struct Storage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum StorageLocation {
-    /// S3 (`TYPE s3`).
+    /// S3 (`TYPE s3`), Amazon's or an S3-compatible store (MinIO, Ceph, Garage, ...).
     S3 {
         bucket: String,
         #[serde(default)]
         base_path: String,
         access_key: String,
         secret_key: String,
+        /// Where an S3-compatible store answers (`host[:port]`, or a URL whose scheme sets
+        /// `protocol`); `None` is Amazon S3 itself. A repository reaches this storage only when
+        /// it names the same endpoint (and protocol).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint: Option<String>,
+        /// `http` or `https` (default) for an `endpoint`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        protocol: Option<String>,
+        /// The only signing region the store accepts (like Garage, or MinIO with a region
+        /// set); `None` accepts any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
+        /// Whether the store also answers virtual-hosted-style requests
+        /// (`<bucket>.<endpoint>`). Default: yes for Amazon S3, no for a store with an
+        /// `endpoint` (MinIO's default), so CrateDB < 6.3.0 needs
+        /// `use_path_style_access = true` there.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        virtual_host_style: Option<bool>,
     },
     /// Azure blob storage (`TYPE azure`).
     Azure {
@@ -61,9 +79,62 @@ impl Storage {
                 base_path: base_path.into(),
                 access_key: access_key.into(),
                 secret_key: secret_key.into(),
+                endpoint: None,
+                protocol: None,
+                region: None,
+                virtual_host_style: None,
             },
             snapshots: Vec::new(),
         }
+    }
+
+    fn s3_field(&mut self, what: &str) -> &mut StorageLocation {
+        assert!(
+            matches!(self.location, StorageLocation::S3 { .. }),
+            "Storage::{what} applies to S3 storages only"
+        );
+        &mut self.location
+    }
+
+    /// An S3-compatible store at `endpoint` (`host[:port]`, e.g. `minio.minio:9000`, or a URL
+    /// such as `http://minio.minio:9000`, whose scheme sets the protocol). Panics for a storage
+    /// that is not S3.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        if let StorageLocation::S3 { endpoint: e, .. } = self.s3_field("endpoint") {
+            *e = Some(endpoint.into());
+        }
+        self
+    }
+
+    /// `http` or `https` (the default) for the [`Storage::endpoint`]. Panics for a storage
+    /// that is not S3.
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+        if let StorageLocation::S3 { protocol: p, .. } = self.s3_field("protocol") {
+            *p = Some(protocol.into());
+        }
+        self
+    }
+
+    /// The only signing region the store accepts. Panics for a storage that is not S3.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        if let StorageLocation::S3 { region: r, .. } = self.s3_field("region") {
+            *r = Some(region.into());
+        }
+        self
+    }
+
+    /// Whether the store answers virtual-hosted-style requests (`<bucket>.<endpoint>`; by
+    /// default Amazon S3 does, a store with an endpoint does not). Panics for a storage that
+    /// is not S3.
+    pub fn virtual_host_style(mut self, answers: bool) -> Self {
+        if let StorageLocation::S3 {
+            virtual_host_style: v,
+            ..
+        } = self.s3_field("virtual_host_style")
+        {
+            *v = Some(answers);
+        }
+        self
     }
 
     /// An Azure blob storage location.

@@ -239,6 +239,13 @@ pub struct RepositoryInfo {
     pub settings: BTreeMap<String, String>,
 }
 
+impl RepositoryInfo {
+    /// One setting as given to `CREATE REPOSITORY` (e.g. `endpoint`, `protocol`, `region`).
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).map(String::as_str)
+    }
+}
+
 /// A running restore (a `sys.snapshot_restore` row).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RestoreInfo {
@@ -447,6 +454,18 @@ impl SimulatorHandle {
                 settings: r.settings.clone(),
             })
             .collect()
+    }
+    /// One repository with unmasked settings.
+    pub fn repository(&self, name: &str) -> Option<RepositoryInfo> {
+        self.repositories().into_iter().find(|r| r.name == name)
+    }
+    /// The rows `SELECT count(*) FROM schema.table` counts (documents of started primaries the
+    /// table's queries see); `None` when there is no such table. A renamed partitioned table
+    /// restored by CrateDB 5.6.0 - 5.7.1 counts 0: its partitions answer to the source's name.
+    pub fn doc_count(&self, schema: &str, table: &str) -> Option<u64> {
+        let mut st = self.engine.lock();
+        st.wall_tick();
+        st.visible_docs(schema, table)
     }
     /// Users with their current passwords (including `crate`).
     pub fn users(&self) -> Vec<UserDef> {

@@ -7,5 +7,7 @@ mod crash;
 mod crash_real;
 mod http_sql;
 mod pg;
+mod repository_s3;
 mod restore;
+mod restore_options;
 mod sidecar;
