@@ -115,3 +115,46 @@ async fn notifications_are_retried_on_502() {
         "The snapshot has been restored successfully."
     );
 }
+
+/// An ALL restore whose snapshot holds the source's `system` user: CrateDB gives `system` the
+/// source's password when the RESTORE starts. The Pod that issued it keeps its open connection;
+/// the next Pod's login is refused until the password is reset. It resets it at once through
+/// the superuser path and finishes the run (found on the real single-node cluster, where a
+/// deleted Job Pod's replacement kept failing in await_restore).
+#[tokio::test]
+async fn a_resumed_all_restore_logs_in_again_after_the_snapshot_replaced_the_password() {
+    let snapshot = orders_snapshot().users(vec![cratedb_sim::UserDef::new("system", "src-pw")]);
+    let h = Harness::with_snapshot(snapshot).await;
+    let issued = async {
+        loop {
+            if h.status().await["steps"]["restore_backup_data"]["state"] == "Succeeded" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::select! {
+        exit = h.run() => panic!("the run ended ({exit:?}) before RESTORE could be interrupted"),
+        () = issued => {}
+    }
+    let system = |h: &Harness| {
+        h.sim
+            .users()
+            .into_iter()
+            .find(|u| u.name == "system")
+            .and_then(|u| u.password)
+    };
+    assert_eq!(
+        system(&h).as_deref(),
+        Some("src-pw"),
+        "the snapshot's password"
+    );
+    let exit = h.run().await;
+    assert_clean_success(&h, exit).await;
+    assert!(
+        h.logs.text().contains("login refused after RESTORE"),
+        "the early reset is logged:\n{}",
+        h.logs.text()
+    );
+    assert_eq!(system(&h).as_deref(), Some(SYSTEM_PASSWORD));
+}

@@ -2,6 +2,7 @@
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
+use secrecy::ExposeSecret;
 use tokio::time::Instant;
 
 use super::{
@@ -61,6 +62,34 @@ impl RunContext {
             Err(SqlError::Auth { user, message }) => {
                 tracing::warn!(%user, %message, via = %self.superuser.describe(), "login refused (password restored from the snapshot?); running the cleanup statement through the superuser path");
                 self.superuser.execute(statement).await
+            }
+            other => other,
+        }
+    }
+
+    /// A query once RESTORE has been issued. A restored USERS section (ALL, or `users` among the
+    /// sections) replaces `system`'s password with the snapshot's when the RESTORE starts: the
+    /// connection open at that moment keeps working, but a new login (a resumed run in another
+    /// Pod, a reconnect) is refused until the reset step. Then this cluster's password is put
+    /// back at once through the superuser path (what the reset step does anyway; CrateDB
+    /// restores the users only at the start, so it stays) and the query is tried once more.
+    pub async fn query_after_restore(
+        &self,
+        statement: &str,
+        params: &[&str],
+    ) -> Result<SqlResult, SqlError> {
+        match self.db.query(statement, params).await {
+            Err(SqlError::Auth { user, message }) => {
+                tracing::warn!(%user, %message, via = %self.superuser.describe(), "login refused after RESTORE (the snapshot's users replaced the password?); resetting the password through the superuser path now");
+                let reset = self
+                    .superuser
+                    .set_password(&user, self.system_password.expose_secret())
+                    .await;
+                if let Err(error) = reset {
+                    tracing::warn!(%user, %error, "early password reset failed");
+                    return Err(SqlError::Auth { user, message });
+                }
+                self.db.query(statement, params).await
             }
             other => other,
         }

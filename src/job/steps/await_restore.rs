@@ -82,12 +82,15 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         polls += 1;
         let poll = async {
             let running = catalog::running_restores(
-                async |sql: &str| ctx.db.query(sql, &[]).await,
+                async |sql: &str| ctx.query_after_restore(sql, &[]).await,
                 &repository,
                 &ctx.request.snapshot,
             )
             .await?;
-            let shards = queries::shards(&ctx.db.query(queries::PRIMARY_SHARDS, &[]).await?);
+            let shards = queries::shards(
+                &ctx.query_after_restore(queries::PRIMARY_SHARDS, &[])
+                    .await?,
+            );
             Ok::<_, crate::cratedb::SqlError>((running, shards))
         };
         let (running, shards) = match poll.await {

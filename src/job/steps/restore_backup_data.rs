@@ -120,7 +120,7 @@ async fn restore_visible(
     relations: &[TableIdent],
 ) -> Result<bool, StepError> {
     let running = catalog::running_restores(
-        async |sql: &str| ctx.db.query(sql, &[]).await,
+        async |sql: &str| ctx.query_after_restore(sql, &[]).await,
         repository,
         &ctx.request.snapshot,
     )
