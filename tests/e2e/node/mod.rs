@@ -1255,14 +1255,31 @@ fn collect(
 
 impl Stream {
     pub fn start(kubeconfig: &Path, args: &[&str]) -> Stream {
-        let mut child = Command::new(crate::harness::kubectl_binary())
+        Stream::spawn(
+            Command::new(crate::harness::kubectl_binary()),
+            kubeconfig,
+            args,
+        )
+    }
+
+    /// The kubectl plugin, as `kubectl cratedb-restore ARGS` runs it (no terminal, no colours).
+    pub fn plugin(kubeconfig: &Path, args: &[&str]) -> Stream {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-cratedb_restore"));
+        command.env("NO_COLOR", "1");
+        let mut stream = Stream::spawn(command, kubeconfig, args);
+        stream.args = format!("(plugin) {}", stream.args);
+        stream
+    }
+
+    fn spawn(mut command: Command, kubeconfig: &Path, args: &[&str]) -> Stream {
+        let mut child = command
             .env("KUBECONFIG", kubeconfig)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("kubectl {args:?}: {e}"));
+            .unwrap_or_else(|e| panic!("{command:?}: {e}"));
         let (out, r1) = collect(child.stdout.take().unwrap());
         let (err, r2) = collect(child.stderr.take().unwrap());
         Stream {
@@ -1288,9 +1305,22 @@ impl Stream {
         self.out.lock().unwrap().clone()
     }
 
+    pub fn stderr_text(&self) -> String {
+        self.err.lock().unwrap().clone()
+    }
+
     /// Whether kubectl has exited by itself.
     pub fn ended(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// The exit code once it has exited by itself (after all its output is collected).
+    pub fn exit_code(&mut self) -> Option<i32> {
+        let status = self.child.try_wait().ok()??;
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        Some(status.code().unwrap_or(-1))
     }
 
     /// The JSON documents printed so far (`get -w -o json` prints one per change).

@@ -774,22 +774,37 @@ fn deleted_job_pod_resumes(env: &NodeEnv, name: &str, restore: Value) {
     let pods = env.job_pods(&req.job);
     assert_eq!(pods.len(), 1, "{pods:#?}");
     let first = pods[0]["metadata"]["name"].as_str().unwrap().to_string();
+    // The kubelet reports the container running a little after it runs (its status is written
+    // every few seconds under load): only then can a log be followed.
+    wait_until(
+        "the first Pod's container reported running",
+        POD_START,
+        || {
+            let pod = env.get("pod", NS, &first);
+            pod["status"]["containerStatuses"][0]["state"]["running"]
+                .is_object()
+                .then_some(())
+        },
+    );
 
     // Follow the first Pod's log and its status to their end (neither can be read once the Pod
     // is gone); both streams are attached before the delete.
     let kubeconfig = env.node.kubeconfig();
     let mut log = Stream::start(&kubeconfig, &["logs", "-f", "-n", NS, &first]);
+    // The plugin follows the run across both Pods, as a user would watch it.
+    let mut plugin_logs = Stream::plugin(&kubeconfig, &["-n", NS, "logs", &cluster.name]);
     let watch = Stream::start(
         &kubeconfig,
         &["get", "pod", "-n", NS, &first, "-w", "-o", "json"],
     );
     let attached = Instant::now() + Duration::from_secs(30);
-    while log.text().is_empty() || watch.documents().is_empty() {
+    while log.text().is_empty() || watch.documents().is_empty() || plugin_logs.text().is_empty() {
         assert!(
             Instant::now() < attached,
-            "log and watch not attached after 30 s:\n{}\n{}",
+            "log, watch and plugin not attached after 30 s:\n{}\n{}\n{}",
             log.describe(),
-            watch.describe()
+            watch.describe(),
+            plugin_logs.describe()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -861,6 +876,25 @@ fn deleted_job_pod_resumes(env: &NodeEnv, name: &str, restore: Value) {
         with_prefix(&env.statements(&cluster), "CREATE REPOSITORY").len(),
         1,
         "the repository is not created again"
+    );
+
+    let plugin_exit = wait_until(
+        "`kubectl cratedb-restore logs` ends with the Job",
+        Duration::from_secs(30),
+        || plugin_logs.exit_code(),
+    );
+    let (followed, notes) = (plugin_logs.text(), plugin_logs.stderr_text());
+    assert_eq!(plugin_exit, 0, "stdout:\n{followed}\nstderr:\n{notes}");
+    assert!(
+        followed.contains("SIGTERM received") && followed.contains("\"resumed\":true"),
+        "the plugin shows the first Pod's end and the second Pod's resumption:\n{followed}"
+    );
+    assert!(
+        notes.contains(&format!(
+            "--- Pod {second} (a new attempt of Job {})",
+            req.job
+        )) && notes.contains("Complete"),
+        "the plugin names the new attempt and the Job's end:\n{notes}"
     );
 }
 
