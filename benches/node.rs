@@ -214,7 +214,8 @@ fn summary(label: &str, samples: &[Sample]) {
         col(&|s| s.succeeded),
         col(&|s| s.complete),
         col(&|s| s.start),
-        col(&|s| Some(s.first_write? - s.start?)),
+        // Both are polled every 20 ms: a write seen in the same poll as the start counts 0.
+        col(&|s| Some(s.first_write?.saturating_sub(s.start?))),
         mib(samples.iter().map(|s| s.peak).max().unwrap_or(0)),
     );
 }
