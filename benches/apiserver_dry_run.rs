@@ -18,7 +18,7 @@ use k8s_openapi::api::{
     core::v1::{Namespace, Secret},
 };
 use kube::{
-    Api, Client,
+    Api,
     api::{DynamicObject, Patch, PatchParams, PostParams},
     discovery::ApiResource,
 };
@@ -81,14 +81,8 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let config = kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::read_from(&cluster.kubeconfig).unwrap(),
-            &Default::default(),
-        )
-        .await
-        .unwrap();
         cratedb_restore::install_crypto_provider();
-        let client = Client::try_from(config).unwrap();
+        let client = harness::client_from(&cluster.kubeconfig).await;
         let ns: Api<Namespace> = Api::all(client.clone());
         ns.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "bench"}})).unwrap()).await.unwrap();
         // The restore Job's ServiceAccount, as the chart creates it: without it the webhook refuses

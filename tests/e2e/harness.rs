@@ -290,26 +290,9 @@ impl Cluster {
         )
     }
 
-    /// Installs the project's CrateDB CRD fixture and waits until `cratedbs` are served (CRD
-    /// discovery can lag behind "Established").
+    /// Installs the project's CrateDB CRD fixture (see [`install_crd`]).
     pub fn install_crd(&self, kubectl: &Kubectl) {
-        let crd = e2e_dir().join("fixtures/cratedb-crd.yaml");
-        kubectl.run(&["apply", "-f", crd.to_str().unwrap()]).ok();
-        kubectl
-            .run(&[
-                "wait",
-                "--for=condition=established",
-                "--timeout=60s",
-                "crd/cratedbs.cloud.crate.io",
-            ])
-            .ok();
-        wait_until("cratedbs are served", Duration::from_secs(30), || {
-            kubectl
-                .run(&["get", "cratedbs", "-A"])
-                .status
-                .success()
-                .then_some(())
-        });
+        install_crd(kubectl);
     }
 
     /// Keep the state directory (logs) after the run.
@@ -726,4 +709,36 @@ fn redact_tokens(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Installs the project's CrateDB CRD fixture and waits until `cratedbs` are served (CRD
+/// discovery can lag behind "Established").
+pub fn install_crd(kubectl: &Kubectl) {
+    let crd = e2e_dir().join("fixtures/cratedb-crd.yaml");
+    kubectl.run(&["apply", "-f", crd.to_str().unwrap()]).ok();
+    kubectl
+        .run(&[
+            "wait",
+            "--for=condition=established",
+            "--timeout=60s",
+            "crd/cratedbs.cloud.crate.io",
+        ])
+        .ok();
+    wait_until("cratedbs are served", Duration::from_secs(30), || {
+        kubectl
+            .run(&["get", "cratedbs", "-A"])
+            .status
+            .success()
+            .then_some(())
+    });
+}
+
+/// A kube-rs client with the credentials of a kubeconfig file.
+pub async fn client_from(kubeconfig: &Path) -> kube::Client {
+    let config = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
+    let config =
+        kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default())
+            .await
+            .expect("client config");
+    kube::Client::try_from(config).expect("client")
 }

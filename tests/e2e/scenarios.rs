@@ -7,14 +7,14 @@ use k8s_openapi::api::{authorization::v1::SelfSubjectAccessReview, batch::v1::Jo
 use kube::{
     Api, Client,
     api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams},
-    config::{KubeConfigOptions, Kubeconfig},
 };
 use serde_json::{Value, json};
 
 use crate::{
     chart::{self, FULLNAME, RELEASE_NS, Rendered, WEBHOOK_NAME},
     harness::{
-        Cluster, Kubectl, Run, Transcript, Webhook, WebhookOptions, b64, helm, tail, wait_until,
+        Cluster, Kubectl, Run, Transcript, Webhook, WebhookOptions, b64, client_from, helm, tail,
+        wait_until,
     },
 };
 
@@ -116,14 +116,6 @@ pub struct Env {
 
 fn namespace(name: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-}
-
-async fn client_from(kubeconfig: &std::path::Path) -> Client {
-    let config = Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(config, &KubeConfigOptions::default())
-        .await
-        .expect("client config");
-    Client::try_from(config).expect("client")
 }
 
 fn values(url: &str, ca_bundle: &str) -> Value {
@@ -2046,17 +2038,7 @@ impl<'a> WebhookSwap<'a> {
                 current["webhooks"][0]["clientConfig"].clone(),
             ));
             let config = json!({"url": format!("{url}{path}"), "caBundle": b64(ca_pem.as_bytes())});
-            env.kubectl
-                .run(&[
-                    "patch",
-                    kind,
-                    chart::FULLNAME,
-                    "--type=json",
-                    "-p",
-                    &json!([{"op": "replace", "path": "/webhooks/0/clientConfig", "value": config}])
-                        .to_string(),
-                ])
-                .ok();
+            set_client_config(env, kind, &config).ok();
         }
         WebhookSwap { env, original }
     }
@@ -2065,15 +2047,8 @@ impl<'a> WebhookSwap<'a> {
 impl Drop for WebhookSwap<'_> {
     fn drop(&mut self) {
         for (kind, config) in &self.original {
-            self.env.kubectl.run(&[
-                "patch",
-                kind,
-                chart::FULLNAME,
-                "--type=json",
-                "-p",
-                &json!([{"op": "replace", "path": "/webhooks/0/clientConfig", "value": config}])
-                    .to_string(),
-            ]);
+            // Not asserted here: the wait below shows whether the suite's webhook is back.
+            set_client_config(self.env, kind, config);
         }
         // Wait until the suite's own webhook answers again (it creates Jobs: a dry run says so).
         let probe = cratedb("probe", NS_PLAIN, Some(aws_restore("no-such-secret", "s")));
@@ -2090,6 +2065,19 @@ impl Drop for WebhookSwap<'_> {
             },
         );
     }
+}
+
+/// Where the API server sends the chart's webhook configuration `kind`.
+fn set_client_config(env: &Env, kind: &str, config: &Value) -> Run {
+    env.kubectl.run(&[
+        "patch",
+        kind,
+        chart::FULLNAME,
+        "--type=json",
+        "-p",
+        &json!([{"op": "replace", "path": "/webhooks/0/clientConfig", "value": config}])
+            .to_string(),
+    ])
 }
 
 /// `--restore-runner=operator` (SPEC A27): beside a stock operator the webhooks validate and

@@ -526,17 +526,7 @@ impl NodeEnv {
             .enable_all()
             .build()
             .unwrap();
-        let admin = rt.block_on(async {
-            let config =
-                kube::config::Kubeconfig::read_from(node.kubeconfig()).expect("kubeconfig");
-            let config = kube::Config::from_custom_kubeconfig(
-                config,
-                &kube::config::KubeConfigOptions::default(),
-            )
-            .await
-            .expect("client config");
-            kube::Client::try_from(config).expect("client")
-        });
+        let admin = rt.block_on(crate::harness::client_from(&node.kubeconfig()));
         let mut env = NodeEnv {
             secrets: Default::default(),
             rt,
@@ -555,7 +545,7 @@ impl NodeEnv {
             env.kubectl
                 .apply(&[namespace(NS), namespace(NS_OTHER)])
                 .ok();
-            env.install_crd();
+            crate::harness::install_crd(&env.kubectl);
             let started = Instant::now();
             env.helm_install();
             env.timings.helm_install = started.elapsed();
@@ -576,28 +566,6 @@ impl NodeEnv {
             secs(env.timings.webhook_ready)
         );
         env
-    }
-
-    fn install_crd(&self) {
-        let crd = e2e_dir().join("fixtures/cratedb-crd.yaml");
-        self.kubectl
-            .run(&["apply", "-f", crd.to_str().unwrap()])
-            .ok();
-        self.kubectl
-            .run(&[
-                "wait",
-                "--for=condition=established",
-                "--timeout=60s",
-                "crd/cratedbs.cloud.crate.io",
-            ])
-            .ok();
-        wait_until("cratedbs are served", Duration::from_secs(30), || {
-            self.kubectl
-                .run(&["get", "cratedbs", "-n", NS])
-                .status
-                .success()
-                .then_some(())
-        });
     }
 
     /// `helm install` with only the image values and `restoreJob.namespaces`, as a user would.
@@ -639,7 +607,9 @@ impl NodeEnv {
 
     /// The webhook Deployment rolled out (Pods Ready through their probes) and the API server
     /// calling it through its Service: a request naming a missing Secret is denied by it.
-    fn wait_webhook_serving(&self) {
+    /// `kubectl rollout status` of the webhook Deployment: every Pod of its newest ReplicaSet
+    /// Ready, the old ones gone.
+    pub fn wait_webhook_rollout(&self) {
         self.kubectl
             .run(&[
                 "rollout",
@@ -650,6 +620,10 @@ impl NodeEnv {
                 "--timeout=180s",
             ])
             .ok();
+    }
+
+    fn wait_webhook_serving(&self) {
+        self.wait_webhook_rollout();
         let probe = json!({
             "apiVersion": "cloud.crate.io/v1", "kind": "CrateDB",
             "metadata": {"name": "probe", "namespace": NS},
@@ -786,16 +760,7 @@ impl NodeEnv {
         });
         let path = self.node.dir.join(format!("{name}.kubeconfig"));
         fs::write(&path, config.to_string()).unwrap();
-        self.rt.block_on(async {
-            let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("kubeconfig");
-            let config = kube::Config::from_custom_kubeconfig(
-                kubeconfig,
-                &kube::config::KubeConfigOptions::default(),
-            )
-            .await
-            .expect("client config");
-            kube::Client::try_from(config).expect("client")
-        })
+        self.rt.block_on(crate::harness::client_from(&path))
     }
 
     /// A token of `namespace/service_account` from the TokenRequest API, and a kubectl using it

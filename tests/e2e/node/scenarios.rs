@@ -418,6 +418,18 @@ fn is_ready(pod: &Value) -> bool {
     })
 }
 
+/// The operator's backup CronJob (`create-snapshot-<name>`, batch/v1beta1 as on 1.20), whose
+/// Jobs only run `true`.
+fn backup_cronjob(name: &str, labels: &Value, suspend: bool) -> Value {
+    json!({"apiVersion": "batch/v1beta1", "kind": "CronJob",
+           "metadata": {"name": name, "namespace": NS, "labels": labels},
+           "spec": {"schedule": "0 0 1 1 *", "suspend": suspend,
+                    "jobTemplate": {"spec": {"template": {"spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "backup", "image": busybox(),
+                                        "imagePullPolicy": "Never", "command": ["true"]}]}}}}}})
+}
+
 fn busybox() -> String {
     format!("{BUSYBOX_IMAGE}:{IMAGE_TAG}")
 }
@@ -971,16 +983,7 @@ fn a_rolling_restart_of_the_webhook_loses_no_request(env: &NodeEnv) {
                     RELEASE_NS,
                 ])
                 .ok();
-            env.kubectl
-                .run(&[
-                    "rollout",
-                    "status",
-                    &format!("deployment/{WEBHOOK_DEPLOYMENT}"),
-                    "-n",
-                    RELEASE_NS,
-                    "--timeout=180s",
-                ])
-                .ok();
+            env.wait_webhook_rollout();
             wait_until(
                 "the old webhook Pods are gone",
                 Duration::from_secs(90),
@@ -1073,13 +1076,7 @@ fn the_job_token_can_do_what_a_restore_needs_and_no_more(env: &NodeEnv) {
         snapshot: snapshot(1000),
         bytes_per_sec: 100_000,
         extra: vec![
-            json!({"apiVersion": "batch/v1beta1", "kind": "CronJob",
-                   "metadata": {"name": cronjob, "namespace": NS, "labels": labels},
-                   "spec": {"schedule": "0 0 1 1 *", "suspend": true,
-                            "jobTemplate": {"spec": {"template": {"spec": {
-                                "restartPolicy": "Never",
-                                "containers": [{"name": "backup", "image": busybox(),
-                                                "imagePullPolicy": "Never", "command": ["true"]}]}}}}}}),
+            backup_cronjob(&cronjob, &labels, true),
             json!({"apiVersion": "apps/v1", "kind": "Deployment",
                    "metadata": {"name": format!("backup-metrics-{name}"), "namespace": NS},
                    "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "bm-rbac"}},
@@ -1320,13 +1317,7 @@ fn backups_are_suspended_and_a_running_backup_delays_the_restore(env: &NodeEnv) 
         snapshot: snapshot(500_000),
         bytes_per_sec: 100_000,
         extra: vec![
-            json!({"apiVersion": "batch/v1beta1", "kind": "CronJob",
-                   "metadata": {"name": cronjob, "namespace": NS, "labels": labels},
-                   "spec": {"schedule": "0 0 1 1 *", "suspend": false,
-                            "jobTemplate": {"spec": {"template": {"spec": {
-                                "restartPolicy": "Never",
-                                "containers": [{"name": "backup", "image": busybox(),
-                                                "imagePullPolicy": "Never", "command": ["true"]}]}}}}}}),
+            backup_cronjob(&cronjob, &labels, false),
             // A backup in progress: runs until the test touches /tmp/done in it.
             json!({"apiVersion": "batch/v1", "kind": "Job",
                    "metadata": {"name": backup_job, "namespace": NS, "labels": labels},
