@@ -8,7 +8,7 @@ use crate::cluster::{
     Cluster, RelKind, RenameOptions, RepoRt, RestoreRequest, RestoreTarget, SimConfig,
 };
 use crate::error::{SimError, SqlError};
-use crate::eval::{EvalCtx, SelectPlan, eval, plan_select, run_select};
+use crate::eval::{EvalCtx, NoRow, SelectPlan, eval, plan_select, run_select, scan_rows};
 use crate::model::*;
 use crate::relations::{ReadCtx, Rel, SYSTEM_RELATIONS, rows};
 use crate::sql::ast::{Expr, QName, RestoreWhat, Statement};
@@ -56,18 +56,25 @@ fn count_star_only(s: &crate::sql::ast::Select) -> Option<String> {
     use crate::sql::ast::SelectItem;
     let plain = !s.distinct
         && s.where_.is_none()
+        && s.group_by.is_empty()
         && s.order_by.is_empty()
         && s.limit.is_none()
         && s.offset.is_none();
     match s.items.as_slice() {
         [
             SelectItem::Expr {
-                expr: Expr::Func {
-                    name, star: true, ..
-                },
+                expr:
+                    Expr::Func {
+                        name,
+                        star: true,
+                        filter,
+                        ..
+                    },
                 alias,
             },
-        ] if plain && name == "count" => Some(alias.clone().unwrap_or_else(|| "count(*)".into())),
+        ] if plain && name == "count" && filter.is_none() => {
+            Some(alias.clone().unwrap_or_else(|| "count(*)".into()))
+        }
         _ => None,
     }
 }
@@ -458,7 +465,7 @@ fn eval_const(e: &Expr, params: &[Value]) -> Result<Value, SqlError> {
             err
         }
     })?;
-    eval(&be, &[], &EvalCtx { params, aggs: &[] })
+    eval(&be, &NoRow, &EvalCtx::new(params))
 }
 
 fn as_bool(v: &Value, what: &str) -> Result<bool, SqlError> {
@@ -488,7 +495,7 @@ fn run(
                 Some(r) => rows(st, *r, ctx),
                 None => vec![Vec::new()],
             };
-            let out = run_select(plan, &source, params)?;
+            let out = run_select(plan, params, |sink| scan_rows(&source, sink))?;
             Ok(Outcome::Rows(QueryResult {
                 command: p.command,
                 fields: p.fields.clone(),
@@ -684,6 +691,10 @@ fn run(
                     Err(SqlError::relation_unknown(&format!("{schema}.{name}")))
                 }
             }
+            Statement::Delete { table, .. } => Err(SqlError::not_modelled(format!(
+                "DELETE FROM {}",
+                table.display()
+            ))),
             Statement::AlterUser { user, props } => {
                 alter_user(st, session, user, props, params)?;
                 Ok(done(1))

@@ -58,13 +58,34 @@
 //!   optional trailing `;`, several `;`-separated statements in a simple
 //!   query):
 //!   * `SELECT [DISTINCT] items [FROM relation [alias]] [WHERE expr]
-//!     [ORDER BY expr [ASC|DESC] [NULLS FIRST|LAST], ...] [LIMIT n] [OFFSET n]`
-//!     with `*`, column references (also qualified: `sys.cluster.settings`),
-//!     subscripts (`recovery['size']['percent']`, `shards['state']`),
-//!     `count(*)`, `count/min/max/sum/avg(x)`, `coalesce`, `lower`, `upper`,
-//!     `AS` aliases; expressions with `=`, `<>`, `!=`, `<`, `>`, `<=`, `>=`,
-//!     `[NOT] LIKE`, `[NOT] ILIKE`, `[NOT] IN (...)`, `IS [NOT] NULL`, `AND`,
-//!     `OR`, `NOT`, parentheses, literals, object literals and parameters;
+//!     [GROUP BY expr, ...] [ORDER BY expr [ASC|DESC] [NULLS FIRST|LAST], ...]
+//!     [LIMIT n] [OFFSET n]` with `*`, column references (also qualified:
+//!     `sys.cluster.settings`), subscripts (`recovery['size']['percent']`,
+//!     `shards['state']`), `count(*)`, `count/min/max/sum/avg(x)`, each with an
+//!     optional `FILTER (WHERE cond)`, `coalesce`, `lower`, `upper`, `AS`
+//!     aliases; expressions with `=`, `<>`, `!=`, `<`, `>`, `<=`, `>=`,
+//!     `op ANY(array)` / `op SOME(array)` (array literal `[..]` or
+//!     `ARRAY[..]`, an array parameter or an array column), the text
+//!     concatenation `||`, `[NOT] LIKE`, `[NOT] ILIKE`, `[NOT] IN (...)`,
+//!     `IS [NOT] NULL`, `AND`, `OR`, `NOT`, parentheses, literals, object
+//!     literals and parameters;
+//!   * CrateDB's semantics there: `x op ANY(arr)` is NULL when `x` or `arr` is
+//!     NULL, true when the comparison holds for an element, else NULL when `arr`
+//!     holds a NULL, else false (`AnyOperator`; so `x <> ANY(arr)` is true when
+//!     some element differs, which is not `NOT IN`); `a || b` is NULL when
+//!     either side is; `sum` of `integer`/`bigint` is a `bigint` (overflow fails
+//!     with `ArithmeticException[long overflow]`), of `real` a `real`, of
+//!     `double` a `double`, `avg` a `double`, `count` a `bigint`; `GROUP BY`
+//!     takes expressions, output ordinals and output aliases, groups NULLs
+//!     together, and answers CrateDB's errors for a column neither grouped nor
+//!     aggregated (`'x' must appear in the GROUP BY clause or be used in an
+//!     aggregation function. Perhaps ...`), an aggregate in `GROUP BY`, an
+//!     ordinal out of range and an `ORDER BY` column that is not an output of an
+//!     aggregating query (`ORDER BY expression 'x' must appear in the select
+//!     clause when grouping or global aggregation is used`); a `FILTER` on a
+//!     scalar function fails with `Only aggregate functions allow a FILTER
+//!     clause`. Output names are CrateDB 5.x's: the expression as written
+//!     (`count(*) FILTER (WHERE (state = 'STARTED'))`, `((a || '.') || b)`);
 //!   * `SELECT count(*) [[AS] alias] FROM <user table>`, the one read of user
 //!     tables: the documents of its started primary shards (see
 //!     [`SimulatorHandle::doc_count`]);
@@ -161,11 +182,15 @@
 //! ## What is not modelled
 //!
 //! * Table data: rows of user tables cannot be read or written (no `INSERT`,
-//!   `COPY`, `CREATE TABLE`, ...); joins, sub-queries, `GROUP BY`, `UNION`,
-//!   CTEs, casts, arithmetic and most scalar functions. Such statements fail
-//!   with a CrateDB-style syntax error (42601) or an
-//!   `UnsupportedFeatureException` (0A000) and are listed by
-//!   [`SimulatorHandle::rejected_statements`].
+//!   `COPY`, `CREATE TABLE`, ...); joins, sub-queries, `HAVING`, `UNION`,
+//!   CTEs, casts, arithmetic, `op ALL(..)`, `LIKE ANY`, `DISTINCT` aggregates,
+//!   window functions, `||` on arrays or objects, `ANY` over objects, and most
+//!   scalar functions. Such statements fail with a CrateDB-style syntax error
+//!   (42601) or an `UnsupportedFeatureException` (0A000) and are listed by
+//!   [`SimulatorHandle::rejected_statements`]. CrateDB 6.0 names function
+//!   outputs by the function alone (`count`, not `count(*)`); the simulator
+//!   keeps the 5.x names for every version. Without `ORDER BY` groups come out
+//!   in the order they were first seen (CrateDB's order is arbitrary).
 //! * Privilege checks, except `ALTER USER`: only a superuser may alter other
 //!   users; a regular user may alter only itself (CrateDB also allows users
 //!   with the `AL` privilege). Users without a password cannot log in over

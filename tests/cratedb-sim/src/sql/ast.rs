@@ -63,8 +63,18 @@ pub enum Expr {
         name: String,
         args: Vec<Expr>,
         star: bool,
+        /// `FILTER (WHERE cond)` of an aggregate call.
+        filter: Option<Box<Expr>>,
     },
     Cmp(CmpOp, Box<Expr>, Box<Expr>),
+    /// `left op ANY(right)` (also written `SOME`): `right` is an array.
+    AnyCmp {
+        op: CmpOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
+    /// `left || right` on text.
+    Concat(Box<Expr>, Box<Expr>),
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
@@ -109,14 +119,30 @@ impl Expr {
                 SubKey::Name(n) => format!("{}[{}]", base.display_name(), quote_str(n)),
                 SubKey::Index(i) => format!("{}[{}]", base.display_name(), i),
             },
-            Expr::Func { name, args, star } => {
-                if *star {
+            Expr::Func {
+                name,
+                args,
+                star,
+                filter,
+            } => {
+                let call = if *star {
                     format!("{name}(*)")
                 } else {
                     let a: Vec<String> = args.iter().map(|a| a.display_name()).collect();
                     format!("{name}({})", a.join(", "))
+                };
+                match filter {
+                    Some(f) => format!("{call} FILTER (WHERE {})", f.display_name()),
+                    None => call,
                 }
             }
+            Expr::AnyCmp { op, left, right } => format!(
+                "({} {} ANY({}))",
+                left.display_name(),
+                op.symbol(),
+                right.display_name()
+            ),
+            Expr::Concat(l, r) => format!("({} || {})", l.display_name(), r.display_name()),
             Expr::Cmp(op, l, r) => {
                 format!(
                     "({} {} {})",
@@ -181,9 +207,10 @@ impl Expr {
             }
             Expr::Lit(_) | Expr::Param(_) | Expr::Column(_) => false,
             Expr::Subscript(b, _) | Expr::Not(b) | Expr::Neg(b) => b.has_aggregate(),
-            Expr::Cmp(_, l, r) | Expr::And(l, r) | Expr::Or(l, r) => {
+            Expr::Cmp(_, l, r) | Expr::And(l, r) | Expr::Or(l, r) | Expr::Concat(l, r) => {
                 l.has_aggregate() || r.has_aggregate()
             }
+            Expr::AnyCmp { left, right, .. } => left.has_aggregate() || right.has_aggregate(),
             Expr::Like { expr, pattern, .. } => expr.has_aggregate() || pattern.has_aggregate(),
             Expr::InList { expr, list, .. } => {
                 expr.has_aggregate() || list.iter().any(|a| a.has_aggregate())
@@ -225,6 +252,8 @@ pub struct Select {
     pub items: Vec<SelectItem>,
     pub from: Option<FromRel>,
     pub where_: Option<Expr>,
+    /// `GROUP BY` expressions (column references, ordinals, output aliases).
+    pub group_by: Vec<Expr>,
     pub order_by: Vec<OrderItem>,
     pub limit: Option<Expr>,
     pub offset: Option<Expr>,
@@ -256,7 +285,7 @@ pub struct Restore {
 /// A modelled statement.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Statement {
-    Select(Select),
+    Select(Box<Select>),
     ShowTables {
         schema: Option<String>,
     },
@@ -284,6 +313,11 @@ pub enum Statement {
         table: QName,
         if_exists: bool,
     },
+    /// `DELETE FROM t [WHERE cond]`: modelled only where it deletes whole partitions.
+    Delete {
+        table: QName,
+        where_: Option<Expr>,
+    },
     AlterUser {
         user: String,
         props: Vec<(String, Expr)>,
@@ -298,6 +332,7 @@ impl Statement {
             Statement::ShowTables { .. } => "SHOW",
             Statement::CreateRepository { .. } => "CREATE",
             Statement::DropRepository { .. } | Statement::DropTable { .. } => "DROP",
+            Statement::Delete { .. } => "DELETE",
             Statement::Restore(_) => "RESTORE",
             Statement::SetGlobal { .. } => "SET",
             Statement::ResetGlobal { .. } => "RESET",

@@ -258,9 +258,10 @@ impl Parser {
     }
 
     fn statement(&mut self) -> Result<Statement, SqlError> {
-        let expected = "{'SELECT', 'SHOW', 'CREATE', 'DROP', 'RESTORE', 'SET', 'RESET', 'ALTER'}";
+        let expected =
+            "{'SELECT', 'SHOW', 'CREATE', 'DROP', 'DELETE', 'RESTORE', 'SET', 'RESET', 'ALTER'}";
         if self.check_kw("select") {
-            return Ok(Statement::Select(self.select()?));
+            return Ok(Statement::Select(Box::new(self.select()?)));
         }
         if self.eat_kw("show") {
             self.expect_kw("tables")?;
@@ -295,6 +296,16 @@ impl Parser {
                 return Ok(Statement::DropTable { table, if_exists });
             }
             return Err(self.mismatched("{'REPOSITORY', 'TABLE'}"));
+        }
+        if self.eat_kw("delete") {
+            self.expect_kw("from")?;
+            let table = self.qname()?;
+            let where_ = if self.eat_kw("where") {
+                Some(self.expr()?)
+            } else {
+                None
+            };
+            return Ok(Statement::Delete { table, where_ });
         }
         if self.eat_kw("restore") {
             return self.restore();
@@ -472,6 +483,16 @@ impl Parser {
         } else {
             None
         };
+        let mut group_by = Vec::new();
+        if self.eat_kw("group") {
+            self.expect_kw("by")?;
+            loop {
+                group_by.push(self.expr()?);
+                if !self.eat_sym(",") {
+                    break;
+                }
+            }
+        }
         let mut order_by = Vec::new();
         if self.eat_kw("order") {
             self.expect_kw("by")?;
@@ -517,6 +538,7 @@ impl Parser {
             items,
             from,
             where_,
+            group_by,
             order_by,
             limit,
             offset,
@@ -562,6 +584,19 @@ impl Parser {
         };
         if let Some(op) = op {
             self.advance();
+            // `op ANY (array)` / `op SOME (array)` (CrateDB's setCmpQuantifier with a
+            // primaryExpression); `ALL` is not modelled and fails as an expression.
+            if (self.check_kw("any") || self.check_kw("some"))
+                && matches!(self.peek_at(1).tok, Tok::Sym("("))
+            {
+                self.advance();
+                let r = self.postfix_expr()?;
+                return Ok(Expr::AnyCmp {
+                    op,
+                    left: Box::new(l),
+                    right: Box::new(r),
+                });
+            }
             let r = self.value_expr()?;
             return Ok(Expr::Cmp(op, Box::new(l), Box::new(r)));
         }
@@ -613,15 +648,34 @@ impl Parser {
         Ok(l)
     }
 
+    /// A value expression: operands joined by `||` (left-associative; CrateDB binds it looser
+    /// than arithmetic and tighter than comparisons).
     fn value_expr(&mut self) -> Result<Expr, SqlError> {
+        let mut e = self.unary_expr()?;
+        while self.eat_sym("||") {
+            let r = self.unary_expr()?;
+            e = Expr::Concat(Box::new(e), Box::new(r));
+        }
+        if self.check_sym("::") {
+            return Err(self.mismatched("an operator the simulator models"));
+        }
+        Ok(e)
+    }
+
+    fn unary_expr(&mut self) -> Result<Expr, SqlError> {
         if self.eat_sym("-") {
-            let e = self.value_expr()?;
+            let e = self.unary_expr()?;
             return Ok(match e {
                 Expr::Lit(Literal::Int(i)) => Expr::Lit(Literal::Int(-i)),
                 Expr::Lit(Literal::Float(f)) => Expr::Lit(Literal::Float(-f)),
                 other => Expr::Neg(Box::new(other)),
             });
         }
+        self.postfix_expr()
+    }
+
+    /// A primary expression with subscripts.
+    fn postfix_expr(&mut self) -> Result<Expr, SqlError> {
         let mut e = self.primary()?;
         while self.check_sym("[") {
             self.advance();
@@ -638,10 +692,25 @@ impl Parser {
             self.expect_sym("]")?;
             e = Expr::Subscript(Box::new(e), key);
         }
-        if self.check_sym("::") || self.check_sym("||") {
+        if self.check_sym("::") {
             return Err(self.mismatched("an operator the simulator models"));
         }
         Ok(e)
+    }
+
+    /// `[a, b]` after its opening bracket was consumed.
+    fn array_items(&mut self) -> Result<Expr, SqlError> {
+        let mut items = Vec::new();
+        if !self.check_sym("]") {
+            loop {
+                items.push(self.expr()?);
+                if !self.eat_sym(",") {
+                    break;
+                }
+            }
+        }
+        self.expect_sym("]")?;
+        Ok(Expr::Array(items))
     }
 
     fn primary(&mut self) -> Result<Expr, SqlError> {
@@ -703,17 +772,15 @@ impl Parser {
             }
             Tok::Sym("[") => {
                 self.advance();
-                let mut items = Vec::new();
-                if !self.check_sym("]") {
-                    loop {
-                        items.push(self.expr()?);
-                        if !self.eat_sym(",") {
-                            break;
-                        }
-                    }
-                }
-                self.expect_sym("]")?;
-                Ok(Expr::Array(items))
+                self.array_items()
+            }
+            Tok::Ident {
+                text,
+                quoted: false,
+            } if text == "array" && matches!(self.peek_at(1).tok, Tok::Sym("[")) => {
+                self.advance();
+                self.advance();
+                self.array_items()
             }
             Tok::Ident {
                 text,
@@ -755,7 +822,20 @@ impl Parser {
                         }
                     }
                     self.expect_sym(")")?;
-                    return Ok(Expr::Func { name, args, star });
+                    let mut filter = None;
+                    if self.check_kw("filter") && matches!(self.peek_at(1).tok, Tok::Sym("(")) {
+                        self.advance();
+                        self.advance();
+                        self.expect_kw("where")?;
+                        filter = Some(Box::new(self.expr()?));
+                        self.expect_sym(")")?;
+                    }
+                    return Ok(Expr::Func {
+                        name,
+                        args,
+                        star,
+                        filter,
+                    });
                 }
                 let mut parts = vec![name];
                 while self.check_sym(".") {
@@ -906,5 +986,71 @@ mod tests {
         assert_eq!(all.len(), 2);
         assert_eq!(all[1].text, "SELECT $2");
         assert_eq!(all[1].param_count, 2);
+    }
+
+    #[test]
+    fn parses_any_concat_filter_group_by_and_delete() {
+        let Statement::Select(s) = one(
+            "SELECT schema_name, count(*) FILTER (WHERE state <> 'STARTED') AS n FROM sys.shards \
+             WHERE schema_name || '.' || table_name = ANY($1) AND id = SOME(ARRAY[1, 2]) \
+             GROUP BY schema_name, 1 ORDER BY n",
+        ) else {
+            panic!()
+        };
+        let SelectItem::Expr { expr, alias } = &s.items[1] else {
+            panic!()
+        };
+        assert_eq!(alias.as_deref(), Some("n"));
+        assert_eq!(
+            expr.display_name(),
+            "count(*) FILTER (WHERE (state <> 'STARTED'))"
+        );
+        let Some(Expr::And(l, r)) = &s.where_ else {
+            panic!()
+        };
+        assert_eq!(
+            l.display_name(),
+            "(((schema_name || '.') || table_name) = ANY($1))"
+        );
+        assert!(
+            matches!(r.as_ref(), Expr::AnyCmp { right, .. } if matches!(right.as_ref(), Expr::Array(a) if a.len() == 2))
+        );
+        assert_eq!(s.group_by.len(), 2);
+        // `||` binds tighter than comparisons and `-`-less operands
+        let Statement::Select(s) = one("SELECT 'a' || 'b' = 'ab'") else {
+            panic!()
+        };
+        let SelectItem::Expr { expr, .. } = &s.items[0] else {
+            panic!()
+        };
+        assert!(
+            matches!(expr, Expr::Cmp(CmpOp::Eq, l, _) if matches!(l.as_ref(), Expr::Concat(..)))
+        );
+        // `filter` without a parenthesis is an alias
+        let Statement::Select(s) = one("SELECT count(*) filter FROM sys.shards") else {
+            panic!()
+        };
+        assert!(matches!(&s.items[0], SelectItem::Expr { alias: Some(a), .. } if a == "filter"));
+        assert!(matches!(
+            one("DELETE FROM parted WHERE day = $1"),
+            Statement::Delete {
+                where_: Some(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            one("delete from \"gc\".\"t\""),
+            Statement::Delete { where_: None, table } if table.0.len() == 2
+        ));
+        // ALL comparisons, casts and sub-queries stay outside the model
+        for sql in [
+            "SELECT 1 = ALL([1])",
+            "SELECT 'a'::text",
+            "SELECT 1 = ANY(SELECT 1)",
+            "SELECT count(*) FROM t GROUP BY x HAVING count(*) > 1",
+        ] {
+            let e = parse_statement(sql).unwrap_err();
+            assert_eq!(e.sqlstate, "42601", "{sql}: {e:?}");
+        }
     }
 }

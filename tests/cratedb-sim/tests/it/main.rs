@@ -6,6 +6,7 @@ mod binary;
 mod crash;
 mod crash_real;
 mod http_sql;
+mod job_sql;
 mod pg;
 mod repository_s3;
 mod restore;

@@ -234,11 +234,11 @@ async fn unknown_sql_is_rejected_with_42601_and_logged() {
         assert!(server_message(&err).contains("mismatched input"), "{sql}");
     }
     // extended protocol: the Parse fails
-    let err = client.prepare("DELETE FROM doc.t").await.unwrap_err();
+    let err = client.prepare("UPDATE doc.t SET x = 1").await.unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::SYNTAX_ERROR));
     assert_eq!(
         server_message(&err),
-        "line 1:1: mismatched input 'DELETE' expecting {'SELECT', 'SHOW', 'CREATE', 'DROP', 'RESTORE', 'SET', 'RESET', 'ALTER'}"
+        "line 1:1: mismatched input 'UPDATE' expecting {'SELECT', 'SHOW', 'CREATE', 'DROP', 'DELETE', 'RESTORE', 'SET', 'RESET', 'ALTER'}"
     );
     // analysis errors are CrateDB errors, not rejections
     let err = client
@@ -253,7 +253,7 @@ async fn unknown_sql_is_rejected_with_42601_and_logged() {
             .iter()
             .all(|r| r.frontend == Frontend::PgWire && r.user == "system")
     );
-    assert_eq!(rejected[3].sql, "DELETE FROM doc.t");
+    assert_eq!(rejected[3].sql, "UPDATE doc.t SET x = 1");
     assert!(
         matches!(&rejected[0].outcome, StatementOutcome::Error { sqlstate, message }
         if sqlstate == "42601" && message.starts_with("SQLParseException[line 1:1: mismatched input 'INSERT'"))
@@ -262,13 +262,13 @@ async fn unknown_sql_is_rejected_with_42601_and_logged() {
     let failed = sim
         .jobs_log()
         .into_iter()
-        .find(|j| j.stmt == "DELETE FROM doc.t")
+        .find(|j| j.stmt == "UPDATE doc.t SET x = 1")
         .unwrap();
     assert!(
         failed
             .error
             .unwrap()
-            .starts_with("line 1:1: mismatched input 'DELETE'")
+            .starts_with("line 1:1: mismatched input 'UPDATE'")
     );
     // the connection still works
     assert_eq!(client.query("SELECT 1", &[]).await.unwrap().len(), 1);

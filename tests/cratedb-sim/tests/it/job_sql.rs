@@ -1,0 +1,195 @@
+//! The statements the restore Job sends to follow a restore of many relations: `= ANY` over
+//! `schema || '.' || table`, aggregates with `FILTER`, `GROUP BY`, over CrateDB's HTTP
+//! endpoint (JSON array arguments) and PostgreSQL wire (array literals).
+
+use cratedb_sim::ProgressMode;
+use serde_json::{Value as Json, json};
+use tokio_postgres::types::Type;
+
+use crate::common::*;
+
+/// Primaries of the listed relations: how many, how many started, bytes to restore and
+/// restored.
+pub const SUMMARY: &str = "SELECT count(*), count(*) FILTER (WHERE state = 'STARTED'), sum(recovery['size']['used']), sum(recovery['size']['recovered']) FROM sys.shards WHERE primary = true AND schema_name || '.' || table_name = ANY($1)";
+/// The first 101 primaries of the listed relations that are not started yet.
+pub const PENDING: &str = "SELECT schema_name, table_name, partition_ident, id, state FROM sys.shards WHERE primary = true AND state <> 'STARTED' AND schema_name || '.' || table_name = ANY($1) LIMIT 101";
+/// The listed relations that exist.
+pub const RELATIONS: &str = "SELECT table_schema, table_name, table_type, closed, partitioned_by FROM information_schema.tables WHERE table_schema || '.' || table_name = ANY($1)";
+/// The partitions of the listed relations.
+pub const PARTITIONS: &str = "SELECT table_schema, table_name, partition_ident, \"values\", closed FROM information_schema.table_partitions WHERE table_schema || '.' || table_name = ANY($1)";
+/// Per relation: primaries and primaries not started.
+pub const PER_RELATION: &str = "SELECT schema_name, table_name, count(*), count(*) FILTER (WHERE state <> 'STARTED') FROM sys.shards WHERE primary = true AND schema_name || '.' || table_name = ANY($1) GROUP BY schema_name, table_name ORDER BY schema_name, table_name LIMIT 1000";
+
+async fn post(sim: &cratedb_sim::SimulatorHandle, stmt: &str, args: Json) -> Json {
+    let (status, body) = sql_post(sim, "?types", &[], &json!({"stmt": stmt, "args": args})).await;
+    assert_eq!(status, 200, "{stmt}: {body}");
+    body
+}
+
+fn sorted(rows: &Json) -> Vec<Json> {
+    let mut rows = rows.as_array().expect("rows").clone();
+    rows.sort_by_key(|r| r.to_string());
+    rows
+}
+
+#[tokio::test]
+async fn the_jobs_progress_statements_over_http_with_array_arguments() {
+    let sim =
+        start(builder("5.10.3").progress(ProgressMode::PerObservation { percent_step: 50.0 }))
+            .await;
+    let client = system(&sim).await;
+    create_repo(&client, "repo").await.unwrap();
+    client
+        .execute(
+            r#"RESTORE SNAPSHOT "repo"."snap1" TABLE "doc"."t1", "doc"."parted" WITH (wait_for_completion = false)"#,
+            &[],
+        )
+        .await
+        .unwrap();
+    let wanted = json!([["doc.t1", "doc.parted", "doc.t2", "gc.missing"]]);
+
+    // 1st observation: everything initializing
+    let body = post(&sim, PER_RELATION, wanted.clone()).await;
+    assert_eq!(
+        body["cols"],
+        json!([
+            "schema_name",
+            "table_name",
+            "count(*)",
+            "count(*) FILTER (WHERE (state <> 'STARTED'))"
+        ])
+    );
+    assert_eq!(body["col_types"], json!([4, 4, 10, 10]));
+    assert_eq!(
+        body["rows"],
+        json!([["doc", "parted", 2, 2], ["doc", "t1", 2, 2]])
+    );
+
+    // 2nd: recovering at 50 %
+    let body = post(&sim, PENDING, wanted.clone()).await;
+    assert_eq!(body["col_types"], json!([4, 4, 4, 9, 4]));
+    let rows = sorted(&body["rows"]);
+    assert_eq!(rows.len(), 4, "{body}");
+    assert!(rows.iter().all(|r| r[4] == "RECOVERING"), "{body}");
+    assert_eq!(rows[2], json!(["doc", "t1", "", 0, "RECOVERING"]));
+    let idents: Vec<Json> = sim
+        .partitions()
+        .into_iter()
+        .map(|p| json!(p.ident))
+        .collect();
+    assert_eq!([&rows[0][2], &rows[1][2]], [&idents[0], &idents[1]]);
+
+    // 3rd: all started
+    let body = post(&sim, SUMMARY, wanted.clone()).await;
+    assert_eq!(body["col_types"], json!([10, 10, 10, 10]));
+    assert_eq!(body["rows"], json!([[4, 4, 4_000_000, 4_000_000]]));
+    let body = post(&sim, PENDING, wanted.clone()).await;
+    assert_eq!(body["rows"], json!([]));
+    assert!(sim.restores_in_progress().is_empty());
+
+    let body = post(&sim, RELATIONS, wanted.clone()).await;
+    assert_eq!(body["col_types"], json!([4, 4, 4, 3, [100, 4]]));
+    assert_eq!(
+        sorted(&body["rows"]),
+        vec![
+            json!(["doc", "parted", "BASE TABLE", false, ["day"]]),
+            json!(["doc", "t1", "BASE TABLE", false, null]),
+        ]
+    );
+    let body = post(&sim, PARTITIONS, wanted).await;
+    let rows = sorted(&body["rows"]);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0][3], json!({"day": 1}), "{body}");
+    assert_eq!(rows[1][3], json!({"day": 2}), "{body}");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_summary_before_and_during_a_restore() {
+    let sim =
+        start(builder("5.10.3").progress(ProgressMode::PerObservation { percent_step: 50.0 }))
+            .await;
+    let client = system(&sim).await;
+    create_repo(&client, "repo").await.unwrap();
+    let wanted = json!([["doc.t1", "doc.parted"]]);
+    // nothing restored yet: one row, count 0, sums NULL
+    let body = post(&sim, SUMMARY, wanted.clone()).await;
+    assert_eq!(body["rows"], json!([[0, 0, null, null]]));
+    client
+        .execute(
+            r#"RESTORE SNAPSHOT "repo"."snap1" ALL WITH (wait_for_completion = false)"#,
+            &[],
+        )
+        .await
+        .unwrap();
+    // initializing shards have no recovery yet
+    let body = post(&sim, SUMMARY, wanted.clone()).await;
+    assert_eq!(body["rows"], json!([[4, 0, null, null]]));
+    let body = post(&sim, SUMMARY, wanted.clone()).await;
+    assert_eq!(body["rows"], json!([[4, 0, 4_000_000, 2_000_000]]));
+    // an empty list matches nothing; a NULL array makes every comparison NULL
+    let body = post(&sim, SUMMARY, json!([[]])).await;
+    assert_eq!(body["rows"], json!([[0, 0, null, null]]));
+    let body = post(&sim, SUMMARY, json!([null])).await;
+    assert_eq!(body["rows"], json!([[0, 0, null, null]]));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn array_literals_concatenation_and_types_over_postgres() {
+    let sim = start(builder("5.10.3")).await;
+    let client = system(&sim).await;
+    create_repo(&client, "repo").await.unwrap();
+    client
+        .execute(
+            r#"RESTORE SNAPSHOT "repo"."snap1" ALL WITH (wait_for_completion = true)"#,
+            &[],
+        )
+        .await
+        .unwrap();
+    let stmt = client
+        .prepare(&SUMMARY.replace("$1", "ARRAY['doc.t1', 'doc.t2']"))
+        .await
+        .unwrap();
+    let types: Vec<Type> = stmt.columns().iter().map(|c| c.type_().clone()).collect();
+    assert_eq!(types, vec![Type::INT8; 4]);
+    let row = client.query_one(&stmt, &[]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 3);
+    assert_eq!(row.get::<_, i64>(1), 3);
+    assert_eq!(row.get::<_, i64>(2), 2_000_400);
+
+    let rows = client
+        .query(
+            "SELECT schema_name || '.' || table_name AS fqn, count(*) FROM sys.shards \
+             WHERE table_name = ANY(['t1', 'parted']) GROUP BY 1 ORDER BY fqn",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        got,
+        vec![("doc.parted".to_string(), 2), ("doc.t1".to_string(), 2)]
+    );
+    let row = client
+        .query_one("SELECT 'a' || NULL IS NULL, 'a' <> ANY(['a', 'b'])", &[])
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>(0));
+    assert!(row.get::<_, bool>(1));
+
+    let err = client
+        .query(
+            "SELECT schema_name, count(*) FROM sys.shards GROUP BY table_name",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        server_message(&err).starts_with(
+            "'schema_name' must appear in the GROUP BY clause or be used in an aggregation function"
+        ),
+        "{err}"
+    );
+    sim.shutdown().await;
+}
