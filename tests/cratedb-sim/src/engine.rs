@@ -86,7 +86,17 @@ pub struct Prepared {
     pub plan: Plan,
     pub fields: Vec<(String, ColType)>,
     pub param_count: usize,
+    /// The parameter types the statement implies (`x = ANY($1)`: an array), `None` where
+    /// nothing does; what a PostgreSQL client is told when it leaves the type open.
+    pub param_types: Vec<Option<ColType>>,
     pub command: &'static str,
+}
+
+impl Prepared {
+    /// The implied type of parameter `i` (0-based), if any.
+    pub fn param_type(&self, i: usize) -> Option<&ColType> {
+        self.param_types.get(i).and_then(Option::as_ref)
+    }
 }
 
 /// Rows of a query.
@@ -182,6 +192,7 @@ impl Engine {
         param_count: usize,
     ) -> Result<Prepared, SqlError> {
         let command = stmt.command_word();
+        let mut param_types = Vec::new();
         let (plan, fields) = match stmt {
             Statement::Select(s) => {
                 let (rel, quals, columns) = match &s.from {
@@ -209,6 +220,7 @@ impl Engine {
                                         plan: Plan::CountRows { schema, name },
                                         fields: vec![(column, ColType::Int8)],
                                         param_count,
+                                        param_types: Vec::new(),
                                         command,
                                     });
                                 }
@@ -233,6 +245,7 @@ impl Engine {
                 let plan =
                     plan_select(&s, quals, &columns, Some((&session.user, &session.schema)))?;
                 let fields = plan.fields.clone();
+                param_types = plan.param_types.clone();
                 (Plan::Select { rel, plan }, fields)
             }
             Statement::ShowTables { schema } => (
@@ -246,6 +259,7 @@ impl Engine {
             plan,
             fields,
             param_count,
+            param_types,
             command,
         })
     }

@@ -1263,6 +1263,8 @@ pub struct SelectPlan {
     pub offset: Option<BExpr>,
     /// Constant right-hand sides of `ANY` (see [`Binder::any_consts`]).
     pub any_consts: Vec<BExpr>,
+    /// See [`Binder::param_types`].
+    pub param_types: Vec<Option<ColType>>,
 }
 
 #[derive(Debug, Clone)]
@@ -1431,6 +1433,7 @@ pub fn plan_select(
         limit,
         offset,
         any_consts: b.any_consts,
+        param_types: b.param_types,
     })
 }
 

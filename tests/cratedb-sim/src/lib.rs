@@ -6,11 +6,16 @@
 //!   query protocol, cleartext password authentication against the simulated
 //!   `sys.users`, the startup `database` parameter as the session's default
 //!   schema (CrateDB behaviour; `doc` when absent), result columns described
-//!   with CrateDB's PostgreSQL types before execution, CrateDB's command tags
+//!   with CrateDB's PostgreSQL types before execution, parameters in binary or
+//!   text format including arrays (`text[]`, `varchar[]`, `int8[]`, ... in the
+//!   binary array format or as `{"a","b",NULL}` literals; a parameter the
+//!   client leaves untyped is described with the type the statement implies,
+//!   `varchar[]` for `x = ANY($1)`, else `varchar`), CrateDB's command tags
 //!   (`SELECT 3`, `RESTORE 1`, `CREATE 1`, ...) and its SQLSTATEs;
 //! * **CrateDB's HTTP endpoint** (CrateDB's port 4200;
 //!   [`SimulatorBuilder::http_sql_listen`], `--http-sql-listen`), enough for
-//!   the real `crash` shell: `POST /_sql` with `stmt`, `args` (`?`/`$n`) or
+//!   the real `crash` shell: `POST /_sql` with `stmt`, `args` (`?`/`$n`; a
+//!   JSON array is an array parameter) or
 //!   `bulk_args`, `?types` (`col_types` with CrateDB's type ids) and
 //!   `?error_trace`, a gzip-compressed body (crate-python compresses bodies
 //!   of 8 KiB and more), the `Default-Schema` header, answers shaped like

@@ -20,6 +20,7 @@ use pgwire::api::{
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use postgres_types::Kind;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 
@@ -198,7 +199,9 @@ impl QueryParser for SimParser {
     }
 
     fn get_parameter_types(&self, stmt: &Stmt) -> PgWireResult<Vec<Type>> {
-        Ok(vec![Type::VARCHAR; stmt.param_count])
+        Ok((0..stmt.param_count)
+            .map(|i| param_type(&[], stmt, i))
+            .collect())
     }
 
     fn get_result_schema(
@@ -245,12 +248,200 @@ fn outcome_to_response(outcome: Outcome, format: Option<&Format>) -> PgWireResul
     }
 }
 
+/// The type parameter `i` is read as: what the client declared at Parse, else what the statement
+/// implies (`x = ANY($1)`: an array; the type [`SimParser`] describes), else `varchar`.
+fn param_type(declared: &[Option<Type>], stmt: &Prepared, i: usize) -> Type {
+    declared
+        .get(i)
+        .cloned()
+        .flatten()
+        .or_else(|| stmt.param_type(i).map(ColType::pg_type))
+        .unwrap_or(Type::VARCHAR)
+}
+
+/// Reads the binary array format (`array_recv`) field by field.
+struct ArrayReader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> ArrayReader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.rest.len() < n {
+            return None;
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Some(head)
+    }
+    fn i32(&mut self) -> Option<i32> {
+        Some(i32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+}
+
+/// `flat` (row-major) as nested arrays of the dimensions `dims`.
+fn nest(flat: Vec<Value>, dims: &[usize]) -> Value {
+    if dims.len() <= 1 {
+        return Value::Array(flat);
+    }
+    let inner: usize = dims[1..].iter().product();
+    let mut out = Vec::with_capacity(dims[0]);
+    let mut it = flat.into_iter();
+    for _ in 0..dims[0] {
+        let chunk: Vec<Value> = it.by_ref().take(inner).collect();
+        out.push(nest(chunk, &dims[1..]));
+    }
+    Value::Array(out)
+}
+
+/// An array in PostgreSQL's binary format: dimensions, element OID, then each element (length
+/// -1 for NULL) in the element type's binary format.
+fn decode_binary_array(b: &[u8], elem: &Type, ty: &Type) -> Result<Value, SqlError> {
+    let bad = || {
+        SqlError::illegal_argument(format!(
+            "Cannot decode parameter of type {}: malformed binary array",
+            ty.name()
+        ))
+    };
+    let mut r = ArrayReader { rest: b };
+    let ndim = r.i32().ok_or_else(bad)?;
+    let _has_nulls = r.i32().ok_or_else(bad)?;
+    let oid = u32::from_be_bytes(r.take(4).ok_or_else(bad)?.try_into().map_err(|_| bad())?);
+    let elem_ty = Type::from_oid(oid).unwrap_or_else(|| elem.clone());
+    if !(0..=6).contains(&ndim) {
+        return Err(bad());
+    }
+    let mut dims = Vec::new();
+    for _ in 0..ndim {
+        let len = usize::try_from(r.i32().ok_or_else(bad)?).map_err(|_| bad())?;
+        let _lower_bound = r.i32().ok_or_else(bad)?;
+        dims.push(len);
+    }
+    let total: usize = if dims.is_empty() {
+        0
+    } else {
+        dims.iter().product()
+    };
+    if total > r.rest.len() / 4 {
+        return Err(bad());
+    }
+    let mut flat = Vec::with_capacity(total);
+    for _ in 0..total {
+        let len = r.i32().ok_or_else(bad)?;
+        if len < 0 {
+            flat.push(Value::Null);
+        } else {
+            let bytes = r.take(len as usize).ok_or_else(bad)?;
+            flat.push(decode_param(Some(bytes), &elem_ty, true)?);
+        }
+    }
+    if !r.rest.is_empty() {
+        return Err(bad());
+    }
+    Ok(nest(flat, &dims))
+}
+
+/// An array literal in PostgreSQL's text format (`array_in`): `{a,"b c",NULL,{1,2}}`, elements
+/// quoted with `"` (backslash escapes) or bare (trimmed; `NULL` in any case is NULL). Elements
+/// stay text, like scalar parameters in the text format.
+fn parse_text_array(s: &str) -> Option<Value> {
+    fn list(chars: &[char], i: &mut usize) -> Option<Value> {
+        if chars.get(*i) != Some(&'{') {
+            return None;
+        }
+        *i += 1;
+        let mut items = Vec::new();
+        let skip_ws = |i: &mut usize| {
+            while chars.get(*i).is_some_and(|c| c.is_whitespace()) {
+                *i += 1;
+            }
+        };
+        skip_ws(i);
+        if chars.get(*i) == Some(&'}') {
+            *i += 1;
+            return Some(Value::Array(items));
+        }
+        loop {
+            skip_ws(i);
+            match chars.get(*i)? {
+                '{' => items.push(list(chars, i)?),
+                '"' => {
+                    *i += 1;
+                    let mut text = String::new();
+                    loop {
+                        match chars.get(*i)? {
+                            '"' => break,
+                            '\\' => {
+                                *i += 1;
+                                text.push(*chars.get(*i)?);
+                            }
+                            c => text.push(*c),
+                        }
+                        *i += 1;
+                    }
+                    *i += 1;
+                    items.push(Value::Text(text));
+                }
+                _ => {
+                    let mut text = String::new();
+                    let mut escaped = false;
+                    while let Some(c) = chars.get(*i) {
+                        match c {
+                            ',' | '}' => break,
+                            '\\' => {
+                                *i += 1;
+                                text.push(*chars.get(*i)?);
+                                escaped = true;
+                            }
+                            c => text.push(*c),
+                        }
+                        *i += 1;
+                    }
+                    let text = text.trim().to_string();
+                    if text.is_empty() {
+                        return None;
+                    }
+                    items.push(if !escaped && text.eq_ignore_ascii_case("null") {
+                        Value::Null
+                    } else {
+                        Value::Text(text)
+                    });
+                }
+            }
+            skip_ws(i);
+            match chars.get(*i)? {
+                ',' => *i += 1,
+                '}' => {
+                    *i += 1;
+                    return Some(Value::Array(items));
+                }
+                _ => return None,
+            }
+        }
+    }
+    let chars: Vec<char> = s.trim().chars().collect();
+    let mut i = 0;
+    let v = list(&chars, &mut i)?;
+    (i == chars.len()).then_some(v)
+}
+
 fn decode_param(bytes: Option<&[u8]>, ty: &Type, binary: bool) -> Result<Value, SqlError> {
     let Some(b) = bytes else {
         return Ok(Value::Null);
     };
     let bad =
         || SqlError::illegal_argument(format!("Cannot decode parameter of type {}", ty.name()));
+    if let Kind::Array(elem) = ty.kind() {
+        if binary {
+            return decode_binary_array(b, elem, ty);
+        }
+        let text = std::str::from_utf8(b).map_err(|_| bad())?;
+        return parse_text_array(text).ok_or_else(|| {
+            SqlError::illegal_argument(format!(
+                "Cannot decode parameter of type {}: malformed array literal: \"{text}\"",
+                ty.name()
+            ))
+        });
+    }
     if !binary {
         return Ok(Value::Text(
             String::from_utf8(b.to_vec()).map_err(|_| bad())?,
@@ -355,12 +546,7 @@ impl ExtendedQueryHandler for SimQueryHandler {
         }
         let mut params = Vec::with_capacity(portal.parameters.len());
         for (i, p) in portal.parameters.iter().enumerate() {
-            let ty = stored
-                .parameter_types
-                .get(i)
-                .cloned()
-                .flatten()
-                .unwrap_or(Type::VARCHAR);
+            let ty = param_type(&stored.parameter_types, prepared, i);
             match decode_param(p.as_deref(), &ty, portal.parameter_format.is_binary(i)) {
                 Ok(v) => params.push(v),
                 Err(e) => return Err(sql_error_to_pg(&e)),
@@ -464,5 +650,89 @@ pub async fn serve(
             drop(dup);
             registry.remove(id);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use postgres_types::ToSql;
+
+    fn binary<T: ToSql>(v: T, ty: &Type) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        v.to_sql(ty, &mut out).unwrap();
+        out.to_vec()
+    }
+
+    fn texts(items: &[Option<&str>]) -> Value {
+        Value::Array(items.iter().map(|s| Value::opt_text(*s)).collect())
+    }
+
+    #[test]
+    fn binary_arrays_as_tokio_postgres_encodes_them() {
+        let b = binary(vec!["doc.t1", "gc.t 2"], &Type::TEXT_ARRAY);
+        assert_eq!(
+            decode_param(Some(&b), &Type::TEXT_ARRAY, true).unwrap(),
+            texts(&[Some("doc.t1"), Some("gc.t 2")])
+        );
+        let b = binary(vec![Some("a"), None], &Type::VARCHAR_ARRAY);
+        assert_eq!(
+            decode_param(Some(&b), &Type::VARCHAR_ARRAY, true).unwrap(),
+            texts(&[Some("a"), None])
+        );
+        let b = binary(Vec::<&str>::new(), &Type::TEXT_ARRAY);
+        assert_eq!(
+            decode_param(Some(&b), &Type::TEXT_ARRAY, true).unwrap(),
+            Value::Array(vec![])
+        );
+        let b = binary(vec![1i64, -2], &Type::INT8_ARRAY);
+        assert_eq!(
+            decode_param(Some(&b), &Type::INT8_ARRAY, true).unwrap(),
+            Value::Array(vec![Value::Int(1), Value::Int(-2)])
+        );
+        assert_eq!(
+            decode_param(None, &Type::TEXT_ARRAY, true).unwrap(),
+            Value::Null
+        );
+        // a 2x2 array, written by hand: ndim, flags, oid, (len, lbound) x 2, 4 int4 elements
+        let mut raw = Vec::new();
+        for x in [2i32, 0, 23, 2, 1, 2, 1] {
+            raw.extend_from_slice(&x.to_be_bytes());
+        }
+        for x in [1i32, 2, 3, 4] {
+            raw.extend_from_slice(&4i32.to_be_bytes());
+            raw.extend_from_slice(&x.to_be_bytes());
+        }
+        assert_eq!(
+            decode_param(Some(&raw), &Type::INT4_ARRAY, true).unwrap(),
+            Value::Array(vec![
+                Value::Array(vec![Value::Int(1), Value::Int(2)]),
+                Value::Array(vec![Value::Int(3), Value::Int(4)]),
+            ])
+        );
+        let e = decode_param(Some(&raw[..raw.len() - 1]), &Type::INT4_ARRAY, true).unwrap_err();
+        assert!(e.message.contains("malformed binary array"), "{e:?}");
+    }
+
+    #[test]
+    fn text_array_literals() {
+        let t = |s: &str| decode_param(Some(s.as_bytes()), &Type::TEXT_ARRAY, false);
+        assert_eq!(
+            t(r#"{"doc.t1","gc.t2"}"#).unwrap(),
+            texts(&[Some("doc.t1"), Some("gc.t2")])
+        );
+        assert_eq!(
+            t(r#"{ a , "b \"c\"" ,NULL,"NULL", x\,y }"#).unwrap(),
+            texts(&[Some("a"), Some("b \"c\""), None, Some("NULL"), Some("x,y")])
+        );
+        assert_eq!(t("{}").unwrap(), Value::Array(vec![]));
+        assert_eq!(
+            t("{{a},{b}}").unwrap(),
+            Value::Array(vec![texts(&[Some("a")]), texts(&[Some("b")])])
+        );
+        for bad in ["a,b", "{a", "{a,}", "{a}x", r#"{"a}"#] {
+            assert!(t(bad).is_err(), "{bad}");
+        }
     }
 }

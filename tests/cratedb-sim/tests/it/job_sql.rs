@@ -193,3 +193,147 @@ async fn array_literals_concatenation_and_types_over_postgres() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn text_array_parameters_as_tokio_postgres_binds_them() {
+    let sim = start(builder("5.10.3")).await;
+    let client = system(&sim).await;
+    create_repo(&client, "repo").await.unwrap();
+    client
+        .execute(
+            r#"RESTORE SNAPSHOT "repo"."snap1" ALL WITH (wait_for_completion = true)"#,
+            &[],
+        )
+        .await
+        .unwrap();
+    // exactly as the Job binds it: text[] declared at Parse, a Vec<&str> in binary format
+    let stmt = client
+        .prepare_typed(SUMMARY, &[Type::TEXT_ARRAY])
+        .await
+        .unwrap();
+    assert_eq!(stmt.params(), &[Type::TEXT_ARRAY]);
+    let wanted: Vec<&str> = vec!["doc.t1", "doc.parted", "doc.nope"];
+    let row = client.query_one(&stmt, &[&wanted]).await.unwrap();
+    let got: Vec<i64> = (0..4).map(|i| row.get(i)).collect();
+    assert_eq!(got, vec![4, 4, 4_000_000, 4_000_000]);
+    // varchar[] and NULL elements
+    let stmt = client
+        .prepare_typed(PENDING, &[Type::VARCHAR_ARRAY])
+        .await
+        .unwrap();
+    let with_null: Vec<Option<&str>> = vec![Some("doc.t2"), None];
+    assert!(client.query(&stmt, &[&with_null]).await.unwrap().is_empty());
+    // left untyped, the parameter of `= ANY($1)` is described as an array
+    let stmt = client.prepare(RELATIONS).await.unwrap();
+    assert_eq!(stmt.params(), &[Type::VARCHAR_ARRAY]);
+    let rows = client.query(&stmt, &[&wanted]).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    let stmt = client.prepare(PARTITIONS).await.unwrap();
+    let rows = client.query(&stmt, &[&wanted]).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    // an empty array and a NULL array match nothing
+    let stmt = client
+        .prepare_typed(SUMMARY, &[Type::TEXT_ARRAY])
+        .await
+        .unwrap();
+    let none: Vec<&str> = Vec::new();
+    let row = client.query_one(&stmt, &[&none]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 0);
+    let null: Option<Vec<&str>> = None;
+    let row = client.query_one(&stmt, &[&null]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 0);
+    // the statement log shows the array
+    let logged = sim
+        .statements()
+        .into_iter()
+        .find(|s| s.sql == SUMMARY)
+        .unwrap();
+    assert_eq!(
+        logged.params,
+        vec![json!(["doc.t1", "doc.parted", "doc.nope"])]
+    );
+    sim.shutdown().await;
+}
+
+/// One PostgreSQL message: type byte, length, body.
+fn pg_msg(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![kind];
+    m.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+/// Read messages until `ReadyForQuery`: `(type, body)` each.
+async fn pg_read_until_ready(s: &mut tokio::net::TcpStream) -> Vec<(u8, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    loop {
+        let kind = s.read_u8().await.unwrap();
+        let len = s.read_i32().await.unwrap() as usize;
+        let mut body = vec![0; len - 4];
+        s.read_exact(&mut body).await.unwrap();
+        out.push((kind, body));
+        if kind == b'Z' {
+            return out;
+        }
+    }
+}
+
+#[tokio::test]
+async fn text_format_array_parameters() {
+    use tokio::io::AsyncWriteExt;
+    let sim =
+        start(builder("5.10.3").table(cratedb_sim::TableDef::new("doc", "t1").shards(3))).await;
+    let mut s = tokio::net::TcpStream::connect(sim.pg_addr()).await.unwrap();
+    let mut startup = Vec::new();
+    startup.extend_from_slice(&196608i32.to_be_bytes());
+    for kv in ["user", "system", "database", "doc"] {
+        startup.extend_from_slice(kv.as_bytes());
+        startup.push(0);
+    }
+    startup.push(0);
+    let mut first = (startup.len() as i32 + 4).to_be_bytes().to_vec();
+    first.extend_from_slice(&startup);
+    s.write_all(&first).await.unwrap();
+    let mut pw = SYSTEM_PW.as_bytes().to_vec();
+    pw.push(0);
+    // the cleartext password request comes first; answer it, then wait for ReadyForQuery
+    let mut buf = [0u8; 9];
+    tokio::io::AsyncReadExt::read_exact(&mut s, &mut buf)
+        .await
+        .unwrap();
+    assert_eq!(buf[0], b'R');
+    s.write_all(&pg_msg(b'p', &pw)).await.unwrap();
+    pg_read_until_ready(&mut s).await;
+
+    for (oid, literal) in [(1009u32, r#"{"doc.t1","doc.x"}"#), (1015, "{doc.t1}")] {
+        let mut parse = vec![0u8];
+        parse.extend_from_slice(
+            b"SELECT count(*) FROM sys.shards WHERE schema_name || '.' || table_name = ANY($1)\0",
+        );
+        parse.extend_from_slice(&1i16.to_be_bytes());
+        parse.extend_from_slice(&oid.to_be_bytes());
+        let mut bind = vec![0u8, 0u8];
+        bind.extend_from_slice(&1i16.to_be_bytes());
+        bind.extend_from_slice(&0i16.to_be_bytes()); // text format
+        bind.extend_from_slice(&1i16.to_be_bytes());
+        bind.extend_from_slice(&(literal.len() as i32).to_be_bytes());
+        bind.extend_from_slice(literal.as_bytes());
+        bind.extend_from_slice(&0i16.to_be_bytes());
+        let mut execute = vec![0u8];
+        execute.extend_from_slice(&0i32.to_be_bytes());
+        let mut out = pg_msg(b'P', &parse);
+        out.extend(pg_msg(b'B', &bind));
+        out.extend(pg_msg(b'E', &execute));
+        out.extend(pg_msg(b'S', &[]));
+        s.write_all(&out).await.unwrap();
+        let msgs = pg_read_until_ready(&mut s).await;
+        let row = msgs
+            .iter()
+            .find(|(k, _)| *k == b'D')
+            .unwrap_or_else(|| panic!("no row: {msgs:?}"));
+        // one column: length then text "3"
+        assert_eq!(&row.1[2..], &[0, 0, 0, 1, b'3'], "{literal}");
+    }
+    sim.shutdown().await;
+}
