@@ -1,7 +1,8 @@
 //! The in-memory cluster state and its mutations (repositories, restores,
 //! shard progress, settings, users).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Deserialize;
@@ -223,12 +224,17 @@ impl RelationRt {
     }
 }
 
+/// One index (a table or a partition) a restore recovers.
 #[derive(Debug, Clone)]
-pub struct ShardKey {
+pub struct RestoreIndex {
     pub schema: String,
     pub table: String,
     pub partition: Option<String>,
-    pub id: u32,
+    /// Ids of its shards the restore recovers.
+    pub shards: Vec<u32>,
+    /// Deleted while restoring (`DROP TABLE`, `DELETE` of the partition): its shards count as
+    /// failed ("index was deleted", `RestoreService.updateRestoreStateWithDeletedIndices`).
+    pub deleted: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -238,7 +244,97 @@ pub struct RestoreRt {
     pub snapshot: String,
     /// `INIT`, `STARTED` or `FAILURE`.
     pub state: &'static str,
-    pub shards: Vec<ShardKey>,
+    pub indices: Vec<RestoreIndex>,
+}
+
+impl RestoreRt {
+    /// Shards in the restore (`sys.snapshot_restore.shards`), deleted ones included.
+    pub fn shard_count(&self) -> usize {
+        self.indices.iter().map(|ix| ix.shards.len()).sum()
+    }
+}
+
+/// The shard with `id` (shards are usually stored in id order).
+pub fn shard_in(shards: &[ShardRt], id: u32) -> Option<&ShardRt> {
+    match shards.get(id as usize) {
+        Some(s) if s.id == id => Some(s),
+        _ => shards.iter().find(|s| s.id == id),
+    }
+}
+
+fn shard_in_mut(shards: &mut [ShardRt], id: u32) -> Option<&mut ShardRt> {
+    let pos = match shards.get(id as usize) {
+        Some(s) if s.id == id => id as usize,
+        _ => shards.iter().position(|s| s.id == id)?,
+    };
+    shards.get_mut(pos)
+}
+
+/// A snapshot with the lookups restores need, built once.
+#[derive(Debug)]
+pub struct SnapRt {
+    pub def: SnapshotDef,
+    /// `(schema, table)` → position in `def.tables`.
+    by_name: HashMap<(String, String), usize>,
+    /// Per table, the ident of each partition (in `partitions` order).
+    pub idents: Vec<Vec<String>>,
+    /// Per table, partition ident → position in `partitions`.
+    by_ident: Vec<HashMap<String, usize>>,
+}
+
+impl SnapRt {
+    fn new(def: SnapshotDef) -> SnapRt {
+        let by_name = def
+            .tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ((t.schema.clone(), t.name.clone()), i))
+            .collect();
+        let idents: Vec<Vec<String>> = def
+            .tables
+            .iter()
+            .map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| def_partition_ident(t, p))
+                    .collect()
+            })
+            .collect();
+        let by_ident = idents
+            .iter()
+            .map(|ids| {
+                ids.iter()
+                    .enumerate()
+                    .map(|(i, id)| (id.clone(), i))
+                    .collect()
+            })
+            .collect();
+        SnapRt {
+            def,
+            by_name,
+            idents,
+            by_ident,
+        }
+    }
+
+    /// Position of table `schema.name` (the first of that name).
+    pub fn table_index(&self, schema: &str, name: &str) -> Option<usize> {
+        self.by_name
+            .get(&(schema.to_string(), name.to_string()))
+            .copied()
+    }
+
+    /// Position of the partition with `ident` in table `table`.
+    pub fn partition_index(&self, table: usize, ident: &str) -> Option<usize> {
+        self.by_ident.get(table)?.get(ident).copied()
+    }
+}
+
+/// A storage location with its snapshots.
+#[derive(Debug)]
+pub struct StorageRt {
+    pub location: StorageLocation,
+    pub snapshots: Vec<Arc<SnapRt>>,
 }
 
 #[derive(Debug, Clone)]
@@ -288,13 +384,13 @@ pub struct Cluster {
     pub privileges: Vec<PrivilegeDef>,
     pub persistent: BTreeMap<String, Value>,
     pub transient: BTreeMap<String, Value>,
-    pub storages: Vec<Storage>,
+    pub storages: Vec<StorageRt>,
     pub repositories: BTreeMap<String, RepoRt>,
     pub relations: BTreeMap<(String, String), RelationRt>,
     pub restores: Vec<RestoreRt>,
     pub jobs: Vec<JobRt>,
-    pub jobs_log: Vec<JobLogEntry>,
-    pub statements: Vec<StatementRecord>,
+    pub jobs_log: VecDeque<JobLogEntry>,
+    pub(crate) statements: Vec<LoggedStatement>,
     pub outcomes: HashMap<String, RestoreOutcome>,
     pub progress: ProgressMode,
     pub last_wall: Instant,
@@ -591,12 +687,23 @@ impl Cluster {
             privileges: Vec::new(),
             persistent: BTreeMap::new(),
             transient: BTreeMap::new(),
-            storages: cfg.storages.clone(),
+            storages: cfg
+                .storages
+                .iter()
+                .map(|s| StorageRt {
+                    location: s.location.clone(),
+                    snapshots: s
+                        .snapshots
+                        .iter()
+                        .map(|d| Arc::new(SnapRt::new(d.clone())))
+                        .collect(),
+                })
+                .collect(),
             repositories: BTreeMap::new(),
             relations: BTreeMap::new(),
             restores: Vec::new(),
             jobs: Vec::new(),
-            jobs_log: Vec::new(),
+            jobs_log: VecDeque::new(),
             statements: Vec::new(),
             outcomes: cfg
                 .restore_outcomes
@@ -659,7 +766,7 @@ impl Cluster {
             );
         }
         for s in &c.storages {
-            for snap in &s.snapshots {
+            for snap in s.snapshots.iter().map(|s| &s.def) {
                 if Version::parse(&snap.version).is_none() {
                     return Err(SimError::Config(format!(
                         "snapshot '{}' has a bad version '{}'",
@@ -743,25 +850,44 @@ impl Cluster {
     }
 
     pub fn push_job_log(&mut self, entry: JobLogEntry) {
-        self.jobs_log.push(entry);
-        if self.jobs_log.len() > JOBS_LOG_SIZE {
-            let excess = self.jobs_log.len() - JOBS_LOG_SIZE;
-            self.jobs_log.drain(..excess);
+        self.jobs_log.push_back(entry);
+        while self.jobs_log.len() > JOBS_LOG_SIZE {
+            self.jobs_log.pop_front();
         }
     }
 
     // ------------------------------------------------------------------
     // Shard access
 
-    pub fn shard_mut(&mut self, key: &ShardKey) -> Option<&mut ShardRt> {
+    /// The shards of a table (`partition` `None`) or of one of its partitions.
+    pub fn index_shards(
+        &self,
+        schema: &str,
+        table: &str,
+        partition: Option<&str>,
+    ) -> Option<&Vec<ShardRt>> {
         let rel = self
             .relations
-            .get_mut(&(key.schema.clone(), key.table.clone()))?;
-        let shards = match &key.partition {
+            .get(&(schema.to_string(), table.to_string()))?;
+        Some(match partition {
+            Some(p) => &rel.partitions.get(p)?.shards,
+            None => &rel.shards,
+        })
+    }
+
+    fn index_shards_mut(
+        &mut self,
+        schema: &str,
+        table: &str,
+        partition: Option<&str>,
+    ) -> Option<&mut Vec<ShardRt>> {
+        let rel = self
+            .relations
+            .get_mut(&(schema.to_string(), table.to_string()))?;
+        Some(match partition {
             Some(p) => &mut rel.partitions.get_mut(p)?.shards,
             None => &mut rel.shards,
-        };
-        shards.iter_mut().find(|s| s.id == key.id)
+        })
     }
 
     // ------------------------------------------------------------------
@@ -784,88 +910,127 @@ impl Cluster {
             ProgressMode::WallClock { .. } => 0.0,
         };
         let restores = std::mem::take(&mut self.restores);
-        let mut keep = Vec::new();
-        for mut r in restores {
-            let mut all_done = true;
-            let mut any_failed = false;
-            let mut any_active = false;
-            for key in &r.shards {
-                let Some(shard) = self.shard_mut(key) else {
+        for ix in restores.iter().flat_map(|r| &r.indices) {
+            if ix.deleted {
+                continue;
+            }
+            let Some(shards) =
+                self.index_shards_mut(&ix.schema, &ix.table, ix.partition.as_deref())
+            else {
+                continue;
+            };
+            for &id in &ix.shards {
+                let Some(shard) = shard_in_mut(shards, id) else {
                     continue;
                 };
                 let Some(rs) = shard.restore.as_mut() else {
                     continue;
                 };
-                if !rs.done {
-                    rs.observations += 1;
-                    let obs = rs.observations;
-                    let behaviour = rs.behaviour.clone();
-                    let step = (shard.used as f64 * step_percent / 100.0).round() as u64;
-                    match behaviour {
-                        RestoreOutcome::Succeed | RestoreOutcome::Instant => {
-                            advance(shard, step, None);
+                if rs.done {
+                    continue;
+                }
+                rs.observations += 1;
+                let obs = rs.observations;
+                let behaviour = rs.behaviour.clone();
+                let step = (shard.used as f64 * step_percent / 100.0).round() as u64;
+                match behaviour {
+                    RestoreOutcome::Succeed | RestoreOutcome::Instant => {
+                        advance(shard, step, None);
+                    }
+                    RestoreOutcome::Stall { max_percent } => {
+                        advance(shard, step, Some(max_percent));
+                    }
+                    RestoreOutcome::PrimariesNeverAllocated {
+                        explanation,
+                        observations,
+                    } => {
+                        shard.explanation = Some(explanation);
+                        if obs >= observations
+                            && let Some(rs) = shard.restore.as_mut()
+                        {
+                            rs.done = true;
                         }
-                        RestoreOutcome::Stall { max_percent } => {
-                            advance(shard, step, Some(max_percent));
-                        }
-                        RestoreOutcome::PrimariesNeverAllocated {
-                            explanation,
-                            observations,
-                        } => {
+                    }
+                    RestoreOutcome::Fail {
+                        after_observations,
+                        explanation,
+                    } => {
+                        if obs > after_observations {
+                            shard.state = ShardState::Unassigned;
+                            shard.recovery = RecoveryKind::None;
+                            shard.recovered = 0;
                             shard.explanation = Some(explanation);
-                            if obs >= observations
-                                && let Some(rs) = shard.restore.as_mut()
-                            {
+                            if let Some(rs) = shard.restore.as_mut() {
                                 rs.done = true;
+                                rs.failed = true;
                             }
-                        }
-                        RestoreOutcome::Fail {
-                            after_observations,
-                            explanation,
-                        } => {
-                            if obs > after_observations {
-                                shard.state = ShardState::Unassigned;
-                                shard.recovery = RecoveryKind::None;
-                                shard.recovered = 0;
-                                shard.explanation = Some(explanation);
-                                if let Some(rs) = shard.restore.as_mut() {
-                                    rs.done = true;
-                                    rs.failed = true;
-                                }
-                            } else {
-                                advance(shard, step, Some(99.0));
-                            }
+                        } else {
+                            advance(shard, step, Some(99.0));
                         }
                     }
                 }
-                let rs = shard.restore.as_ref().expect("restore info present");
-                if shard.state == ShardState::Recovering || shard.state == ShardState::Started {
-                    any_active = true;
-                }
-                all_done &= rs.done;
-                any_failed |= rs.failed;
             }
-            if r.state == "INIT" && any_active {
+        }
+        self.restores = restores;
+        self.settle_restores(true);
+    }
+
+    /// Bring each restore's row up to date with its shards: `INIT` becomes `STARTED` once a
+    /// shard recovers or an index was deleted; a restore with nothing left restoring ends, and
+    /// one with failed shards first shows `FAILURE` for one more observation (`observed`).
+    /// Shards of deleted indices do not count as failed here: CrateDB removes such an entry
+    /// at once.
+    fn settle_restores(&mut self, observed: bool) {
+        let restores = std::mem::take(&mut self.restores);
+        let mut keep = Vec::with_capacity(restores.len());
+        for mut r in restores {
+            let (mut all_done, mut any_failed, mut any_active) = (true, false, false);
+            for ix in r.indices.iter().filter(|ix| !ix.deleted) {
+                let Some(shards) =
+                    self.index_shards(&ix.schema, &ix.table, ix.partition.as_deref())
+                else {
+                    continue;
+                };
+                for &id in &ix.shards {
+                    let Some(shard) = shard_in(shards, id) else {
+                        continue;
+                    };
+                    let Some(rs) = &shard.restore else {
+                        continue;
+                    };
+                    any_active |=
+                        matches!(shard.state, ShardState::Recovering | ShardState::Started);
+                    all_done &= rs.done;
+                    any_failed |= rs.failed;
+                }
+            }
+            if r.state == "INIT" && (any_active || r.indices.iter().any(|ix| ix.deleted)) {
                 r.state = "STARTED";
             }
-            if all_done {
-                if any_failed && r.state != "FAILURE" {
-                    r.state = "FAILURE";
-                    keep.push(r);
-                } else {
-                    self.finish_restore(&r);
-                }
-            } else {
+            if !all_done {
                 keep.push(r);
+            } else if any_failed && r.state != "FAILURE" && observed {
+                r.state = "FAILURE";
+                keep.push(r);
+            } else if any_failed && !observed {
+                keep.push(r);
+            } else {
+                self.finish_restore(&r);
             }
         }
         self.restores = keep;
     }
 
     fn finish_restore(&mut self, r: &RestoreRt) {
-        for key in &r.shards {
-            if let Some(shard) = self.shard_mut(key) {
-                shard.restore = None;
+        for ix in r.indices.iter().filter(|ix| !ix.deleted) {
+            if let Some(shards) =
+                self.index_shards_mut(&ix.schema, &ix.table, ix.partition.as_deref())
+            {
+                for &id in &ix.shards {
+                    if let Some(shard) = shard_in_mut(shards, id) {
+                        shard.restore = None;
+                    }
+                }
             }
         }
     }
@@ -883,20 +1048,28 @@ impl Cluster {
         if bytes == 0 {
             return;
         }
-        let keys: Vec<ShardKey> = self
-            .restores
-            .iter()
-            .flat_map(|r| r.shards.clone())
-            .collect();
-        for key in keys {
-            if let Some(shard) = self.shard_mut(&key)
-                && shard.state == ShardState::Recovering
-                && let Some(rs) = shard.restore.clone()
-            {
-                let cap = match rs.behaviour {
-                    RestoreOutcome::Stall { max_percent } => Some(max_percent),
-                    RestoreOutcome::Fail { .. } => Some(99.0),
-                    _ => None,
+        let restores = std::mem::take(&mut self.restores);
+        for ix in restores.iter().flat_map(|r| &r.indices) {
+            if ix.deleted {
+                continue;
+            }
+            let Some(shards) =
+                self.index_shards_mut(&ix.schema, &ix.table, ix.partition.as_deref())
+            else {
+                continue;
+            };
+            for &id in &ix.shards {
+                let Some(shard) = shard_in_mut(shards, id) else {
+                    continue;
+                };
+                if shard.state != ShardState::Recovering {
+                    continue;
+                }
+                let cap = match shard.restore.as_ref().map(|rs| &rs.behaviour) {
+                    None => continue,
+                    Some(RestoreOutcome::Stall { max_percent }) => Some(*max_percent),
+                    Some(RestoreOutcome::Fail { .. }) => Some(99.0),
+                    Some(_) => None,
                 };
                 shard.recovered = (shard.recovered + bytes).min(shard.used);
                 if let Some(cap) = cap {
@@ -911,38 +1084,34 @@ impl Cluster {
                 }
             }
         }
+        self.restores = restores;
         // remove completed restores without counting an observation
-        let restores = std::mem::take(&mut self.restores);
-        for r in restores {
-            let done = r.shards.iter().all(|k| {
-                self.shard_mut(k)
-                    .and_then(|s| s.restore.as_ref().map(|rs| rs.done && !rs.failed))
-                    .unwrap_or(true)
-            });
-            if done {
-                self.finish_restore(&r);
-            } else {
-                self.restores.push(r);
-            }
-        }
+        self.settle_restores(false);
     }
 
-    /// Remove shards of a dropped relation from running restores.
-    fn forget_relation_in_restores(&mut self, schema: &str, table: &str) {
-        for r in &mut self.restores {
-            r.shards
-                .retain(|k| !(k.schema == schema && k.table == table));
+    /// Mark the indices of `schema.table` (all partitions, or the one with `partition`) as
+    /// deleted in running restores; a restore with nothing left restoring ends.
+    fn forget_in_restores(&mut self, schema: &str, table: &str, partition: Option<&str>) {
+        let mut touched = false;
+        for ix in self.restores.iter_mut().flat_map(|r| r.indices.iter_mut()) {
+            if ix.schema == schema
+                && ix.table == table
+                && (partition.is_none() || ix.partition.as_deref() == partition)
+            {
+                ix.deleted = true;
+                touched = true;
+            }
         }
-        self.restores.retain(|r| !r.shards.is_empty());
+        if touched {
+            self.settle_restores(false);
+        }
     }
 
     fn rename_relation_in_restores(&mut self, from: &(String, String), to: &(String, String)) {
-        for r in &mut self.restores {
-            for k in &mut r.shards {
-                if k.schema == from.0 && k.table == from.1 {
-                    k.schema = to.0.clone();
-                    k.table = to.1.clone();
-                }
+        for ix in self.restores.iter_mut().flat_map(|r| r.indices.iter_mut()) {
+            if !ix.deleted && ix.schema == from.0 && ix.table == from.1 {
+                ix.schema = to.0.clone();
+                ix.table = to.1.clone();
             }
         }
     }
@@ -955,7 +1124,7 @@ impl Cluster {
         match self.relations.get(&key) {
             Some(r) if r.kind == RelKind::Table => {
                 self.relations.remove(&key);
-                self.forget_relation_in_restores(schema, table);
+                self.forget_in_restores(schema, table, None);
                 true
             }
             _ => false,
@@ -1028,12 +1197,12 @@ impl Cluster {
     // Snapshots
 
     /// Snapshots visible through repository `repo`.
-    pub fn repo_snapshots(&self, repo: &str) -> Vec<&SnapshotDef> {
+    pub fn repo_snapshots(&self, repo: &str) -> &[Arc<SnapRt>] {
         self.repositories
             .get(repo)
             .and_then(|r| r.storage)
             .and_then(|i| self.storages.get(i))
-            .map(|s| s.snapshots.iter().collect())
+            .map(|s| s.snapshots.as_slice())
             .unwrap_or_default()
     }
 
@@ -1134,15 +1303,12 @@ impl Cluster {
             }
         }
 
-        // Snapshot lookup and restorability.
-        let snapshots: Vec<SnapshotDef> = self
+        // Snapshot lookup and restorability. A snapshot still being created is not in the
+        // repository's data yet.
+        let snap_rt: Arc<SnapRt> = self
             .repo_snapshots(&req.repository)
-            .into_iter()
-            .cloned()
-            .collect();
-        let snap = snapshots
             .iter()
-            .find(|s| s.name == req.snapshot)
+            .find(|s| s.def.name == req.snapshot && s.def.state != "IN_PROGRESS")
             .cloned()
             .ok_or_else(|| {
                 SqlError::internal(
@@ -1153,11 +1319,12 @@ impl Cluster {
                     ),
                 )
             })?;
+        let snap = &snap_rt.def;
         let snap_id = format!(
             "{}:{}/{}",
             req.repository,
             snap.name,
-            Self::snapshot_uuid(&snap)
+            Self::snapshot_uuid(snap)
         );
         if !matches!(snap.state.as_str(), "SUCCESS" | "PARTIAL") {
             return Err(SqlError::internal(
@@ -1204,11 +1371,7 @@ impl Cluster {
             }
             for (schema, name, assignments) in tables {
                 let fqn = format!("{schema}.{name}");
-                let Some(ti) = snap
-                    .tables
-                    .iter()
-                    .position(|t| &t.schema == schema && &t.name == name)
-                else {
+                let Some(ti) = snap_rt.table_index(schema, name) else {
                     if req.ignore_unavailable {
                         continue;
                     }
@@ -1227,11 +1390,7 @@ impl Cluster {
                         )));
                     }
                     let ident = self.ident_for_assignments(&t.partitioned_by, &fqn, assignments)?;
-                    match t
-                        .partitions
-                        .iter()
-                        .position(|p| def_partition_ident(t, p) == ident)
-                    {
+                    match snap_rt.partition_index(ti, &ident) {
                         Some(pi) => planned.push(PlannedIndex {
                             table: ti,
                             partition: Some(pi),
@@ -1266,13 +1425,12 @@ impl Cluster {
         if include_tables && !explicit {
             touched = (0..snap.tables.len()).collect();
         } else if let RestoreTarget::Tables(tables) = &req.target {
+            let planned_tables: HashSet<usize> = planned.iter().map(|p| p.table).collect();
+            let mut seen = HashSet::new();
             for (schema, name, assignments) in tables {
-                if let Some(ti) = snap
-                    .tables
-                    .iter()
-                    .position(|t| &t.schema == schema && &t.name == name)
-                    && (assignments.is_empty() || planned.iter().any(|p| p.table == ti))
-                    && !touched.contains(&ti)
+                if let Some(ti) = snap_rt.table_index(schema, name)
+                    && (assignments.is_empty() || planned_tables.contains(&ti))
+                    && seen.insert(ti)
                 {
                     touched.push(ti);
                 }
@@ -1295,11 +1453,8 @@ impl Cluster {
         }
         let target_of = |ti: usize| targets[&ti].clone();
         let index_of = |p: &PlannedIndex, (schema, table): &(String, String)| {
-            let t = &snap.tables[p.table];
-            let ident = p
-                .partition
-                .map(|pi| def_partition_ident(t, &t.partitions[pi]));
-            index_name(schema, table, ident.as_deref())
+            let ident = p.partition.map(|pi| snap_rt.idents[p.table][pi].as_str());
+            index_name(schema, table, ident)
         };
         // Relations renamed into one name, in snapshot order.
         let mut sharing: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
@@ -1359,40 +1514,39 @@ impl Cluster {
 
         // RestoreService: existing open indices are conflicts; closed ones are replaced.
         for p in &mut planned {
-            let t = &snap.tables[p.table];
             let key = target_of(p.table);
             let (schema, name) = (&key.0, &key.1);
-            let fqn = format!("{schema}.{name}");
+            let fqn = || format!("{schema}.{name}");
             let Some(rel) = self.relations.get(&key) else {
                 continue;
             };
             match p.partition {
                 None => {
                     if rel.kind != RelKind::Table || rel.is_partitioned() {
-                        return Err(SqlError::relation_already_exists(&fqn));
+                        return Err(SqlError::relation_already_exists(&fqn()));
                     }
                     if rel.closed {
                         p.replace_closed = true;
                     } else if v.at_least(5, 6, 0) || explicit {
-                        return Err(SqlError::relation_already_exists(&fqn));
+                        return Err(SqlError::relation_already_exists(&fqn()));
                     } else {
                         return Err(open_index_exists(&snap_id, &index_name(schema, name, None)));
                     }
                 }
                 Some(pi) => {
                     if rel.kind != RelKind::Table || !rel.is_partitioned() {
-                        return Err(SqlError::relation_already_exists(&fqn));
+                        return Err(SqlError::relation_already_exists(&fqn()));
                     }
-                    let ident = def_partition_ident(t, &t.partitions[pi]);
-                    if let Some(existing) = rel.partitions.get(&ident) {
+                    let ident = &snap_rt.idents[p.table][pi];
+                    if let Some(existing) = rel.partitions.get(ident) {
                         if existing.closed {
                             p.replace_closed = true;
                         } else if v.at_least(5, 6, 0) {
-                            return Err(partition_exists(schema, name, &ident));
+                            return Err(partition_exists(schema, name, ident));
                         } else {
                             return Err(open_index_exists(
                                 &snap_id,
-                                &index_name(schema, name, Some(&ident)),
+                                &index_name(schema, name, Some(ident)),
                             ));
                         }
                     }
@@ -1418,18 +1572,20 @@ impl Cluster {
 
         // ---- Apply (no more failures past this point) ----
         let restore_id = self.next_uuid();
-        let mut keys: Vec<ShardKey> = Vec::new();
+        let mut indices: Vec<RestoreIndex> = Vec::new();
         // Before 5.7.2 a renamed partition kept the alias of its source table, so the renamed
         // table was created but its data was visible only through the source (fixed by
         // "Use renamed alias when restoring a snapshot with rename parameters").
         let keeps_source_alias = renaming && !v.at_least(5, 7, 2);
+        let replaced: HashSet<usize> = planned
+            .iter()
+            .filter(|p| p.partition.is_none() && p.replace_closed)
+            .map(|p| p.table)
+            .collect();
         for &ti in &touched {
             let t = &snap.tables[ti];
             let key = target_of(ti);
-            let replace = planned
-                .iter()
-                .any(|p| p.table == ti && p.partition.is_none() && p.replace_closed);
-            if replace {
+            if replaced.contains(&ti) {
                 self.relations.remove(&key);
             }
             self.relations.entry(key).or_insert_with(|| RelationRt {
@@ -1451,18 +1607,20 @@ impl Cluster {
             let shards: Vec<ShardRt> = (0..t.shards)
                 .map(|i| new_restoring_shard(i, t, &behaviour, &restore_id))
                 .collect();
-            let partition_ident = p
-                .partition
-                .map(|pi| def_partition_ident(t, &t.partitions[pi]));
-            for s in &shards {
-                if s.restore.is_some() {
-                    keys.push(ShardKey {
-                        schema: target.0.clone(),
-                        table: target.1.clone(),
-                        partition: partition_ident.clone(),
-                        id: s.id,
-                    });
-                }
+            let partition_ident = p.partition.map(|pi| snap_rt.idents[p.table][pi].clone());
+            let restoring: Vec<u32> = shards
+                .iter()
+                .filter(|s| s.restore.is_some())
+                .map(|s| s.id)
+                .collect();
+            if !restoring.is_empty() {
+                indices.push(RestoreIndex {
+                    schema: target.0.clone(),
+                    table: target.1.clone(),
+                    partition: partition_ident.clone(),
+                    shards: restoring,
+                    deleted: false,
+                });
             }
             let alias = (keeps_source_alias && source != target).then(|| source.clone());
             let rel = self
@@ -1533,13 +1691,13 @@ impl Cluster {
             }
         }
 
-        if !keys.is_empty() {
+        if !indices.is_empty() {
             self.restores.push(RestoreRt {
                 id: restore_id,
                 repository: req.repository.clone(),
                 snapshot: snap.name.clone(),
                 state: "INIT",
-                shards: keys,
+                indices,
             });
             if req.wait_for_completion {
                 self.run_to_completion();
@@ -1551,18 +1709,19 @@ impl Cluster {
     /// Drive the newest restore until it is gone (used for
     /// `wait_for_completion = true`); stalled restores stay asynchronous.
     fn run_to_completion(&mut self) {
-        let Some(id) = self.restores.last().map(|r| r.id.clone()) else {
+        let Some(last) = self.restores.last() else {
             return;
         };
-        let keys: Vec<ShardKey> = self
-            .restores
-            .last()
-            .map(|r| r.shards.clone())
-            .unwrap_or_default();
-        let stalls = keys.iter().any(|k| {
-            self.shard_mut(k)
-                .and_then(|s| s.restore.as_ref())
-                .is_some_and(|rs| matches!(rs.behaviour, RestoreOutcome::Stall { .. }))
+        let id = last.id.clone();
+        let stalls = last.indices.iter().any(|ix| {
+            self.index_shards(&ix.schema, &ix.table, ix.partition.as_deref())
+                .is_some_and(|shards| {
+                    ix.shards.iter().any(|&i| {
+                        shard_in(shards, i)
+                            .and_then(|s| s.restore.as_ref())
+                            .is_some_and(|rs| matches!(rs.behaviour, RestoreOutcome::Stall { .. }))
+                    })
+                })
         });
         if stalls {
             return;

@@ -2,7 +2,9 @@
 //! statement log and `sys.jobs_log`.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::cluster::{
     Cluster, RelKind, RenameOptions, RepoRt, RestoreRequest, RestoreTarget, SimConfig,
@@ -10,7 +12,7 @@ use crate::cluster::{
 use crate::error::{SimError, SqlError};
 use crate::eval::{EvalCtx, NoRow, SelectPlan, eval, plan_select, run_select, scan_rows};
 use crate::model::*;
-use crate::relations::{ReadCtx, Rel, SYSTEM_RELATIONS, rows};
+use crate::relations::{ReadCtx, Rel, SYSTEM_RELATIONS, scan};
 use crate::sql::ast::{Expr, QName, RestoreWhat, Statement};
 use crate::sql::parse_statements;
 use crate::value::{ColType, Value, now_millis};
@@ -144,6 +146,23 @@ struct LogEntry<'a> {
 /// The engine: one cluster behind a mutex.
 pub struct Engine {
     state: Mutex<Cluster>,
+    stats: Stats,
+}
+
+/// The simulator's own work, for benchmarks that want to tell it apart from their client's.
+#[derive(Default)]
+struct Stats {
+    statements: AtomicU64,
+    busy_nanos: AtomicU64,
+}
+
+/// Cumulative counters of the simulator's own work (see [`Engine::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EngineStats {
+    /// Statements received (executed, failed or refused).
+    pub statements: u64,
+    /// Time spent parsing, analyzing and executing them and encoding their results.
+    pub busy: Duration,
 }
 
 fn resolve_table(q: &QName, default_schema: &str) -> Result<(String, String), SqlError> {
@@ -161,7 +180,31 @@ impl Engine {
     pub fn new(cfg: &SimConfig) -> Result<Engine, SimError> {
         Ok(Engine {
             state: Mutex::new(Cluster::new(cfg)?),
+            stats: Stats::default(),
         })
+    }
+
+    /// Add `d` to the simulator's busy time (work done outside [`Engine::execute`], e.g.
+    /// encoding a result for the wire).
+    pub fn add_busy(&self, d: Duration) {
+        self.stats.busy_nanos.fetch_add(
+            d.as_nanos().min(u64::MAX as u128) as u64,
+            AtomicOrdering::Relaxed,
+        );
+    }
+
+    /// Statements received and time spent on them so far.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            statements: self.stats.statements.load(AtomicOrdering::Relaxed),
+            busy: Duration::from_nanos(self.stats.busy_nanos.load(AtomicOrdering::Relaxed)),
+        }
+    }
+
+    /// Start counting from zero.
+    pub fn reset_stats(&self) {
+        self.stats.statements.store(0, AtomicOrdering::Relaxed);
+        self.stats.busy_nanos.store(0, AtomicOrdering::Relaxed);
     }
 
     /// Lock the state (poisoning is ignored: a panicking test must not wedge others).
@@ -171,17 +214,24 @@ impl Engine {
 
     /// Parse and analyze one or more statements.
     pub fn prepare_all(&self, session: &Session, sql: &str) -> Result<Vec<Prepared>, SqlError> {
-        let parsed = parse_statements(sql)?;
-        parsed
-            .into_iter()
-            .map(|p| self.analyze(session, p.stmt, p.text, p.param_count))
-            .collect()
+        let started = Instant::now();
+        let prepared = parse_statements(sql).and_then(|parsed| {
+            parsed
+                .into_iter()
+                .map(|p| self.analyze(session, p.stmt, p.text, p.param_count))
+                .collect()
+        });
+        self.add_busy(started.elapsed());
+        prepared
     }
 
     /// Parse and analyze exactly one statement.
     pub fn prepare(&self, session: &Session, sql: &str) -> Result<Prepared, SqlError> {
-        let p = crate::sql::parse_statement(sql)?;
-        self.analyze(session, p.stmt, sql.to_string(), p.param_count)
+        let started = Instant::now();
+        let prepared = crate::sql::parse_statement(sql)
+            .and_then(|p| self.analyze(session, p.stmt, sql.to_string(), p.param_count));
+        self.add_busy(started.elapsed());
+        prepared
     }
 
     fn analyze(
@@ -265,6 +315,7 @@ impl Engine {
     }
 
     fn log(&self, st: &mut Cluster, e: LogEntry<'_>) {
+        self.stats.statements.fetch_add(1, AtomicOrdering::Relaxed);
         let LogEntry {
             session,
             sql,
@@ -286,13 +337,22 @@ impl Engine {
         };
         let error = error.map(|err| err.message.clone());
         let seq = st.statements.len() as u64 + 1;
-        st.statements.push(StatementRecord {
+        // A poll binds the same (possibly large) parameters again and again: share them.
+        let params = st
+            .statements
+            .iter()
+            .rev()
+            .take(8)
+            .find(|l| l.params.as_slice() == params)
+            .map(|l| l.params.clone())
+            .unwrap_or_else(|| Arc::new(params.to_vec()));
+        st.statements.push(LoggedStatement {
             seq,
             frontend: session.frontend,
             user: session.user.clone(),
             sql: sql.to_string(),
             param_count,
-            params: params.iter().map(Value::to_json).collect(),
+            params,
             outcome: outcome.clone(),
             rejected,
         });
@@ -387,6 +447,7 @@ impl Engine {
     pub fn execute(&self, session: &Session, prepared: &Prepared, params: &[Value]) -> Outcome {
         let started = now_millis();
         let mut st = self.lock();
+        let busy_since = Instant::now();
         st.wall_tick();
         let sql = prepared.text.as_str();
 
@@ -457,6 +518,8 @@ impl Engine {
                 started,
             },
         );
+        drop(st);
+        self.add_busy(busy_since.elapsed());
         outcome
     }
 
@@ -505,11 +568,10 @@ fn run(
     };
     match &p.plan {
         Plan::Select { rel, plan } => {
-            let source = match rel {
-                Some(r) => rows(st, *r, ctx),
-                None => vec![Vec::new()],
-            };
-            let out = run_select(plan, params, |sink| scan_rows(&source, sink))?;
+            let out = run_select(plan, params, |sink| match rel {
+                Some(r) => scan(st, *r, ctx, sink),
+                None => scan_rows(&[Vec::new()], sink),
+            })?;
             Ok(Outcome::Rows(QueryResult {
                 command: p.command,
                 fields: p.fields.clone(),

@@ -6,9 +6,10 @@
 //! a scan never materializes the relation and rows are read only for the
 //! columns (and object children, see [`Row::cell_path`]) a statement uses.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use crate::error::SqlError;
 use crate::sql::ast::{CmpOp, Expr, Literal, OrderItem, Select, SelectItem, SubKey, is_aggregate};
@@ -224,6 +225,85 @@ impl BExpr {
                 constant
             }
         }
+    }
+}
+
+/// The columns `e` reads, as a bit mask (`None`: a column past 63, or an aggregate, key or
+/// output, which are not read from rows).
+fn column_mask(e: &BExpr) -> Option<u64> {
+    match e {
+        BExpr::Col(i) | BExpr::ColPath(i, _) => (*i < 64).then(|| 1u64 << i),
+        BExpr::Agg(_) | BExpr::Key(_) | BExpr::Output(_) => None,
+        other => {
+            let mut mask = Some(0u64);
+            other.for_each_child(&mut |c| {
+                mask = match (mask, column_mask(c)) {
+                    (Some(a), Some(b)) => Some(a | b),
+                    _ => None,
+                }
+            });
+            mask
+        }
+    }
+}
+
+/// Whether what `mask` reads is stable in `row`: `Some(run)` if so.
+fn stable_run(mask: Option<u64>, row: &dyn Row) -> Option<u64> {
+    let mask = mask?;
+    match row.stable_columns() {
+        Some((stable, run)) if mask & !stable == 0 => Some(run),
+        _ => None,
+    }
+}
+
+/// A `WHERE` clause as its conjuncts, each evaluated once per run of rows when it reads only
+/// columns that are stable over the run (see [`Row::stable_columns`]).
+struct Filter<'p> {
+    conjuncts: Vec<(&'p BExpr, Option<u64>)>,
+    /// Per conjunct: `(run, passed)` of the last run it was evaluated for.
+    cache: Vec<Option<(u64, bool)>>,
+}
+
+impl<'p> Filter<'p> {
+    fn new(where_: Option<&'p BExpr>) -> Self {
+        fn split<'p>(e: &'p BExpr, out: &mut Vec<&'p BExpr>) {
+            match e {
+                BExpr::And(l, r) => {
+                    split(l, out);
+                    split(r, out);
+                }
+                other => out.push(other),
+            }
+        }
+        let mut conjuncts = Vec::new();
+        if let Some(w) = where_ {
+            split(w, &mut conjuncts);
+        }
+        let conjuncts: Vec<(&BExpr, Option<u64>)> =
+            conjuncts.into_iter().map(|c| (c, column_mask(c))).collect();
+        let cache = vec![None; conjuncts.len()];
+        Filter { conjuncts, cache }
+    }
+
+    /// Whether `row` passes: every conjunct is true (`a AND b` is true only then).
+    fn passes(&mut self, row: &dyn Row, ctx: &EvalCtx<'_>) -> Result<bool, SqlError> {
+        for (i, (c, mask)) in self.conjuncts.iter().enumerate() {
+            let run = stable_run(*mask, row);
+            let passed = match (run, self.cache[i]) {
+                (Some(run), Some((cached, passed))) if run == cached => passed,
+                _ => {
+                    let passed = eval(c, row, ctx)?.is_true();
+                    if let Some(run) = run {
+                        self.cache[i] = Some((run, passed));
+                    }
+                    passed
+                }
+            };
+            if !passed {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 }
 
@@ -669,6 +749,12 @@ pub trait Row {
     fn cell_path(&self, col: usize, path: &[SubKey]) -> Value {
         subscript_path(&self.cell(col), path)
     }
+    /// Columns that keep their values over a run of consecutive rows (a shard's schema and
+    /// table), as a bit mask (bit `i`: column `i`), and a number identifying the run: while it
+    /// lasts, the evaluator reuses what it computed from those columns alone. `None`: none.
+    fn stable_columns(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 impl Row for Vec<Value> {
@@ -769,6 +855,47 @@ fn cmp_holds(op: CmpOp, probe: &Value, candidate: &Value) -> bool {
     }
 }
 
+/// The multiply-rotate hash of rustc (`FxHasher`): fast for the short keys the evaluator
+/// hashes (relation names, group keys); collision attacks are no concern here.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(buf) ^ rest.len() as u64);
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// A fast hash map/set builder for the evaluator's lookups.
+pub type FxBuild = BuildHasherDefault<FxHasher>;
+
 /// The elements of an `ANY` operand, with hash sets for equality lookups when every element is
 /// text (or every one an integer). Built once per execution for a constant operand.
 #[derive(Debug, Clone)]
@@ -778,8 +905,8 @@ pub struct AnySet {
     /// The non-NULL elements.
     values: Vec<Value>,
     has_null: bool,
-    text: Option<HashSet<String>>,
-    ints: Option<HashSet<i64>>,
+    text: Option<HashSet<String, FxBuild>>,
+    ints: Option<HashSet<i64, FxBuild>>,
 }
 
 impl AnySet {
@@ -841,7 +968,7 @@ impl AnySet {
         }
         let found = match (op, probe) {
             (CmpOp::Eq, Value::Text(s)) if self.text.is_some() => {
-                self.text.as_ref().is_some_and(|t| t.contains(s))
+                self.text.as_ref().is_some_and(|t| t.contains(s.as_str()))
             }
             (CmpOp::Eq, Value::Int(i)) if self.ints.is_some() => {
                 self.ints.as_ref().is_some_and(|t| t.contains(i))
@@ -859,7 +986,7 @@ impl AnySet {
 }
 
 /// Subscript `v` along `path` without cloning what is not returned.
-fn subscript_path(v: &Value, path: &[SubKey]) -> Value {
+pub fn subscript_path(v: &Value, path: &[SubKey]) -> Value {
     let mut cur = v;
     for (i, key) in path.iter().enumerate() {
         match (cur, key) {
@@ -884,6 +1011,30 @@ fn subscript_path(v: &Value, path: &[SubKey]) -> Value {
         }
     }
     cur.clone()
+}
+
+/// `e`'s value, borrowed where it needs no computation (literals, parameters, aggregates).
+fn eval_cow<'e>(
+    e: &'e BExpr,
+    row: &dyn Row,
+    ctx: &EvalCtx<'e>,
+) -> Result<Cow<'e, Value>, SqlError> {
+    Ok(match e {
+        BExpr::Lit(v) => Cow::Borrowed(v),
+        BExpr::Param(i) if *i < ctx.params.len() => Cow::Borrowed(&ctx.params[*i]),
+        BExpr::Agg(i) if *i < ctx.aggs.len() => Cow::Borrowed(&ctx.aggs[*i]),
+        BExpr::Key(i) if *i < ctx.keys.len() => Cow::Borrowed(&ctx.keys[*i]),
+        BExpr::Output(i) if *i < ctx.outputs.len() => Cow::Borrowed(&ctx.outputs[*i]),
+        other => Cow::Owned(eval(other, row, ctx)?),
+    })
+}
+
+/// Append the text form of `v` (not NULL) to `out`.
+fn push_text(out: &mut String, v: &Value) {
+    match v {
+        Value::Text(s) => out.push_str(s),
+        other => out.push_str(&other.to_plain_string().unwrap_or_default()),
+    }
 }
 
 pub fn eval(e: &BExpr, row: &dyn Row, ctx: &EvalCtx<'_>) -> Result<Value, SqlError> {
@@ -920,7 +1071,7 @@ pub fn eval(e: &BExpr, row: &dyn Row, ctx: &EvalCtx<'_>) -> Result<Value, SqlErr
             }
         }
         BExpr::Cmp(op, l, r) => {
-            let (l, r) = (eval(l, row, ctx)?, eval(r, row, ctx)?);
+            let (l, r) = (eval_cow(l, row, ctx)?, eval_cow(r, row, ctx)?);
             if l.is_null() || r.is_null() {
                 Value::Null
             } else {
@@ -933,7 +1084,7 @@ pub fn eval(e: &BExpr, row: &dyn Row, ctx: &EvalCtx<'_>) -> Result<Value, SqlErr
             right,
             set,
         } => {
-            let probe = eval(left, row, ctx)?;
+            let probe = eval_cow(left, row, ctx)?;
             match set.and_then(|i| ctx.sets.get(i)) {
                 Some(s) => s.test(*op, &probe),
                 None => {
@@ -942,18 +1093,22 @@ pub fn eval(e: &BExpr, row: &dyn Row, ctx: &EvalCtx<'_>) -> Result<Value, SqlErr
                 }
             }
         }
-        BExpr::Concat(l, r) => match (eval(l, row, ctx)?, eval(r, row, ctx)?) {
-            (Value::Null, _) | (_, Value::Null) => Value::Null,
-            (Value::Text(mut a), b) => {
-                a.push_str(&b.to_plain_string().unwrap_or_default());
-                Value::Text(a)
+        BExpr::Concat(l, r) => {
+            let a = eval(l, row, ctx)?;
+            if a.is_null() {
+                return Ok(Value::Null);
             }
-            (a, b) => {
-                let mut s = a.to_plain_string().unwrap_or_default();
-                s.push_str(&b.to_plain_string().unwrap_or_default());
-                Value::Text(s)
+            let b = eval_cow(r, row, ctx)?;
+            if b.is_null() {
+                return Ok(Value::Null);
             }
-        },
+            let mut out = match a {
+                Value::Text(s) => s,
+                other => other.to_plain_string().unwrap_or_default(),
+            };
+            push_text(&mut out, &b);
+            Value::Text(out)
+        }
         BExpr::And(l, r) => match eval(l, row, ctx)? {
             Value::Bool(false) => Value::Bool(false),
             lv => match (lv, eval(r, row, ctx)?) {
@@ -988,7 +1143,7 @@ pub fn eval(e: &BExpr, row: &dyn Row, ctx: &EvalCtx<'_>) -> Result<Value, SqlErr
             negated,
             ci,
         } => {
-            let (v, p) = (eval(expr, row, ctx)?, eval(pattern, row, ctx)?);
+            let (v, p) = (eval_cow(expr, row, ctx)?, eval_cow(pattern, row, ctx)?);
             if v.is_null() || p.is_null() {
                 Value::Null
             } else {
@@ -1005,14 +1160,14 @@ pub fn eval(e: &BExpr, row: &dyn Row, ctx: &EvalCtx<'_>) -> Result<Value, SqlErr
             list,
             negated,
         } => {
-            let v = eval(expr, row, ctx)?;
+            let v = eval_cow(expr, row, ctx)?;
             if v.is_null() {
                 return Ok(Value::Null);
             }
             let mut saw_null = false;
             let mut found = false;
             for item in list {
-                let x = eval(item, row, ctx)?;
+                let x = eval_cow(item, row, ctx)?;
                 if x.is_null() {
                     saw_null = true;
                 } else if v.sql_cmp(&x) == Some(Ordering::Equal) {
@@ -1505,15 +1660,10 @@ pub fn run_select(
         Some(l) => Some(as_count(eval(l, &NoRow, &ctx)?, "LIMIT")?),
         None => None,
     };
-    let passes = |row: &dyn Row| -> Result<bool, SqlError> {
-        Ok(match &plan.where_ {
-            Some(w) => eval(w, row, &ctx)?.is_true(),
-            None => true,
-        })
-    };
+    let mut filter = Filter::new(plan.where_.as_ref());
     // (output values, sort keys)
     let mut out: Vec<(Vec<Value>, Vec<Value>)> = Vec::new();
-    let mut seen: HashSet<Key> = HashSet::new();
+    let mut seen: HashSet<Key, FxBuild> = HashSet::default();
     if !plan.aggregate {
         // Without ORDER BY the scan stops once OFFSET + LIMIT rows are in.
         let cap = limit
@@ -1523,7 +1673,7 @@ pub fn run_select(
             return Ok(Vec::new());
         }
         let mut sink = |row: &dyn Row| -> Result<bool, SqlError> {
-            if !passes(row)? {
+            if !filter.passes(row, &ctx)? {
                 return Ok(true);
             }
             let vals = plan
@@ -1547,32 +1697,44 @@ pub fn run_select(
         scan(&mut sink)?;
     } else {
         let mut groups: Vec<(Vec<Value>, Vec<Acc>)> = Vec::new();
-        let mut index: HashMap<Key, usize> = HashMap::new();
+        let mut index: HashMap<Key, usize, FxBuild> = HashMap::default();
         let fresh = || plan.aggs.iter().map(Acc::new).collect::<Vec<_>>();
         if plan.group_by.is_empty() {
             // A global aggregate has one row, even over no rows.
             groups.push((Vec::new(), fresh()));
         }
+        let key_mask = plan
+            .group_by
+            .iter()
+            .map(column_mask)
+            .try_fold(0u64, |a, m| Some(a | m?));
+        // The group of the last run of rows whose keys are stable.
+        let mut last: Option<(u64, usize)> = None;
         let mut sink = |row: &dyn Row| -> Result<bool, SqlError> {
-            if !passes(row)? {
+            if !filter.passes(row, &ctx)? {
                 return Ok(true);
             }
-            let g = if plan.group_by.is_empty() {
-                0
-            } else {
-                let key = plan
-                    .group_by
-                    .iter()
-                    .map(|k| eval(k, row, &ctx))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let key = Key(key);
-                match index.get(&key) {
-                    Some(g) => *g,
-                    None => {
-                        groups.push((key.0.clone(), fresh()));
-                        index.insert(key, groups.len() - 1);
-                        groups.len() - 1
-                    }
+            let run = stable_run(key_mask, row);
+            let g = match (run, last) {
+                _ if plan.group_by.is_empty() => 0,
+                (Some(run), Some((cached, g))) if run == cached => g,
+                _ => {
+                    let key = plan
+                        .group_by
+                        .iter()
+                        .map(|k| eval(k, row, &ctx))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let key = Key(key);
+                    let g = match index.get(&key) {
+                        Some(g) => *g,
+                        None => {
+                            groups.push((key.0.clone(), fresh()));
+                            index.insert(key, groups.len() - 1);
+                            groups.len() - 1
+                        }
+                    };
+                    last = run.map(|run| (run, g));
+                    g
                 }
             };
             accumulate(&plan.aggs, &mut groups[g].1, row, &ctx)?;
@@ -2149,5 +2311,76 @@ mod tests {
             ]
         );
         assert_eq!(read, 14);
+    }
+
+    /// Rows of runs: column 0 stays the same within a run; counts reads of column 0.
+    struct RunRow<'a> {
+        values: Vec<Value>,
+        run: u64,
+        reads: &'a std::cell::Cell<usize>,
+    }
+
+    impl Row for RunRow<'_> {
+        fn cell(&self, col: usize) -> Value {
+            if col == 0 {
+                self.reads.set(self.reads.get() + 1);
+            }
+            self.values.cell(col)
+        }
+        fn stable_columns(&self) -> Option<(u64, u64)> {
+            Some((0b1, self.run))
+        }
+    }
+
+    #[test]
+    fn stable_columns_are_evaluated_once_per_run() {
+        let c = vec![
+            ("t".to_string(), ColType::Text),
+            ("n".to_string(), ColType::Int8),
+        ];
+        let data: Vec<(u64, &str, i64)> = vec![
+            (0, "a", 1),
+            (0, "a", 2),
+            (0, "a", 3),
+            (1, "b", 4),
+            (1, "b", 5),
+            (2, "c", 6),
+        ];
+        let run = |sql: &str| {
+            let reads = std::cell::Cell::new(0);
+            let Statement::Select(s) = parse_statement(sql).unwrap().stmt else {
+                panic!()
+            };
+            let plan = plan_select(&s, vec![vec!["t".into()]], &c, None).unwrap();
+            let out = run_select(&plan, &[texts(&["x.a", "x.c"])], |sink| {
+                for (run, t, n) in &data {
+                    let row = RunRow {
+                        values: vec![Value::text(*t), Value::Int(*n)],
+                        run: *run,
+                        reads: &reads,
+                    };
+                    if !sink(&row)? {
+                        break;
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+            (out, reads.get())
+        };
+        let (out, reads) =
+            run("SELECT sum(n), count(*) FROM t WHERE 'x.' || t = ANY($1) AND n > 1");
+        assert_eq!(out, vec![vec![Value::Int(2 + 3 + 6), Value::Int(3)]]);
+        assert_eq!(reads, 3, "one read of t per run");
+        let (out, reads) = run("SELECT t, count(*) FROM t WHERE n <> 2 GROUP BY t ORDER BY t");
+        assert_eq!(
+            out,
+            vec![
+                vec![Value::text("a"), Value::Int(2)],
+                vec![Value::text("b"), Value::Int(2)],
+                vec![Value::text("c"), Value::Int(1)]
+            ]
+        );
+        assert_eq!(reads, 3, "one key per run");
     }
 }

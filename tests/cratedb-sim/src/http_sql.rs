@@ -25,7 +25,7 @@ use tokio::sync::watch;
 
 use crate::engine::{Engine, Outcome, Session};
 use crate::error::SqlError;
-use crate::model::{Frontend, StatementRecord};
+use crate::model::{Frontend, LoggedStatement};
 use crate::outcome::ExecOutcome;
 use crate::value::Value;
 
@@ -278,17 +278,21 @@ async fn sql(
     let error_trace = flag(query.as_deref(), "error_trace");
     let types = flag(query.as_deref(), "types");
     let session = session(user, &headers);
-    let request = match request_body(&headers, &body).and_then(|b| parse_request(&b)) {
+    let request = request_body(&headers, &body).and_then(|b| parse_request(&b));
+    engine.add_busy(started.elapsed());
+    let request = match request {
         Ok(r) => r,
         Err(e) => return sql_error(&e, error_trace),
     };
     let result = match &request.bulk_args {
         Some(bulk) => bulk_body(engine, &session, &request.stmt, bulk, started),
-        None => result_body(
-            engine.execute_sql(&session, &request.stmt, &request.args),
-            types,
-            started,
-        ),
+        None => {
+            let outcome = engine.execute_sql(&session, &request.stmt, &request.args);
+            let encoding = Instant::now();
+            let body = result_body(outcome, types, started);
+            engine.add_busy(encoding.elapsed());
+            body
+        }
     };
     match result {
         Ok(body) => json_reply(StatusCode::OK, body),
@@ -325,6 +329,21 @@ async fn root(
     )
 }
 
+/// `GET /_sim/stats`: statements received and the simulator's own time spent on them
+/// (parsing, analysis, execution, encoding), e.g. `{"statements": 12, "busy_ns": 3400000,
+/// "busy_ms": 3.4}`; lets a benchmark subtract the simulator from what it measured.
+pub(crate) async fn stats(State(engine): State<Arc<Engine>>) -> Response {
+    let s = engine.stats();
+    json_reply(
+        StatusCode::OK,
+        json!({
+            "statements": s.statements,
+            "busy_ns": s.busy.as_nanos() as u64,
+            "busy_ms": s.busy.as_secs_f64() * 1000.0,
+        }),
+    )
+}
+
 /// `GET /_sim/statements`: the statement log without parameter values (they
 /// may be passwords, and this endpoint has no authentication);
 /// `?params=true` adds them, like `SimulatorHandle::statements`.
@@ -332,15 +351,23 @@ pub(crate) async fn statements(
     State(engine): State<Arc<Engine>>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let log: Vec<StatementRecord> = engine.lock().statements.clone();
-    let body = if flag(q.as_deref(), "params") {
-        serde_json::to_value(&log)
-    } else {
-        serde_json::to_value(
-            log.iter()
-                .map(StatementRecord::without_params)
-                .collect::<Vec<_>>(),
-        )
+    let body = {
+        let st = engine.lock();
+        if flag(q.as_deref(), "params") {
+            serde_json::to_value(
+                st.statements
+                    .iter()
+                    .map(LoggedStatement::record)
+                    .collect::<Vec<_>>(),
+            )
+        } else {
+            serde_json::to_value(
+                st.statements
+                    .iter()
+                    .map(LoggedStatement::summary)
+                    .collect::<Vec<_>>(),
+            )
+        }
     };
     json_reply(StatusCode::OK, body.unwrap_or(Json::Null))
 }
@@ -353,6 +380,7 @@ pub async fn serve(
 ) {
     let inspect = Router::new()
         .route("/_sim/statements", get(statements))
+        .route("/_sim/stats", get(stats))
         .with_state(engine.clone());
     let app = Router::new()
         .route("/", get(root))

@@ -661,6 +661,53 @@ pub struct StatementRecord {
     pub rejected: bool,
 }
 
+/// A statement log entry as the simulator keeps it (parameters as values, shared between
+/// entries that bound the same ones); rendered as a [`StatementRecord`] when read.
+#[derive(Debug, Clone)]
+pub(crate) struct LoggedStatement {
+    pub seq: u64,
+    pub frontend: Frontend,
+    pub user: String,
+    pub sql: String,
+    pub param_count: usize,
+    pub params: std::sync::Arc<Vec<crate::value::Value>>,
+    pub outcome: StatementOutcome,
+    pub rejected: bool,
+}
+
+impl LoggedStatement {
+    /// The public record, parameter values as JSON.
+    pub fn record(&self) -> StatementRecord {
+        StatementRecord {
+            seq: self.seq,
+            frontend: self.frontend,
+            user: self.user.clone(),
+            sql: self.sql.clone(),
+            param_count: self.param_count,
+            params: self
+                .params
+                .iter()
+                .map(crate::value::Value::to_json)
+                .collect(),
+            outcome: self.outcome.clone(),
+            rejected: self.rejected,
+        }
+    }
+
+    /// The record without parameter values.
+    pub fn summary(&self) -> StatementSummary {
+        StatementSummary {
+            seq: self.seq,
+            frontend: self.frontend,
+            user: self.user.clone(),
+            sql: self.sql.clone(),
+            param_count: self.param_count,
+            outcome: self.outcome.clone(),
+            rejected: self.rejected,
+        }
+    }
+}
+
 /// A statement log entry without the parameter values.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatementSummary {

@@ -224,6 +224,14 @@ fn field_infos(fields: &[(String, ColType)], format: Option<&Format>) -> Vec<Fie
         .collect()
 }
 
+/// The wire response, with the time spent encoding it counted as the simulator's.
+fn respond(engine: &Engine, outcome: Outcome, format: Option<&Format>) -> PgWireResult<Response> {
+    let started = std::time::Instant::now();
+    let r = outcome_to_response(outcome, format);
+    engine.add_busy(started.elapsed());
+    r
+}
+
 fn outcome_to_response(outcome: Outcome, format: Option<&Format>) -> PgWireResult<Response> {
     match outcome {
         Outcome::Error(e) => Err(sql_error_to_pg(&e)),
@@ -502,7 +510,7 @@ impl SimpleQueryHandler for SimQueryHandler {
         let mut out = Vec::new();
         for p in prepared {
             let outcome = self.engine.execute(&session, &p, &[]);
-            match outcome_to_response(outcome, None) {
+            match respond(&self.engine, outcome, None) {
                 Ok(r) => out.push(r),
                 Err(PgWireError::UserError(info)) => {
                     out.push(Response::Error(info));
@@ -544,6 +552,7 @@ impl ExtendedQueryHandler for SimQueryHandler {
             self.kill.notify_one();
             std::future::pending::<()>().await;
         }
+        let decoding = std::time::Instant::now();
         let mut params = Vec::with_capacity(portal.parameters.len());
         for (i, p) in portal.parameters.iter().enumerate() {
             let ty = param_type(&stored.parameter_types, prepared, i);
@@ -552,8 +561,9 @@ impl ExtendedQueryHandler for SimQueryHandler {
                 Err(e) => return Err(sql_error_to_pg(&e)),
             }
         }
+        self.engine.add_busy(decoding.elapsed());
         let outcome = self.engine.execute(&session, prepared, &params);
-        outcome_to_response(outcome, Some(&portal.result_column_format))
+        respond(&self.engine, outcome, Some(&portal.result_column_format))
     }
 }
 

@@ -1,8 +1,14 @@
 //! The virtual system relations: their columns (with CrateDB's names and
 //! types) and their rows, computed from the cluster state.
 
-use crate::cluster::{Cluster, RecoveryKind, RelKind, ShardRt, ShardState, index_name};
+use crate::cluster::{
+    Cluster, PartitionRt, RecoveryKind, RelKind, RelationRt, RestoreRt, ShardRt, ShardState,
+    SnapRt, index_name, shard_in,
+};
+use crate::error::SqlError;
+use crate::eval::{Row, RowSink, subscript_path};
 use crate::model::{DISK_WATERMARK_DECISION, DISK_WATERMARK_EXPLANATION};
+use crate::sql::ast::SubKey;
 use crate::value::{ColType, ObjType, Value};
 
 /// A modelled relation.
@@ -318,10 +324,11 @@ fn node_value(c: &Cluster) -> Value {
     Value::object([("id", Value::text(&n.id)), ("name", Value::text(&n.name))])
 }
 
-fn recovery_value(s: &ShardRt, primary: bool) -> Value {
-    let (kind, stage) = match (s.recovery, s.state) {
-        (_, ShardState::Unassigned | ShardState::Initializing) => return Value::Null,
-        (RecoveryKind::None, _) => return Value::Null,
+/// `(type, stage)` of a shard's `recovery`, `None` where the column is NULL.
+fn recovery_head(s: &ShardRt, primary: bool) -> Option<(&'static str, &'static str)> {
+    Some(match (s.recovery, s.state) {
+        (_, ShardState::Unassigned | ShardState::Initializing) => return None,
+        (RecoveryKind::None, _) => return None,
         (RecoveryKind::ExistingStore, _) => {
             (if primary { "EXISTING_STORE" } else { "PEER" }, "DONE")
         }
@@ -329,7 +336,11 @@ fn recovery_value(s: &ShardRt, primary: bool) -> Value {
             (if primary { "SNAPSHOT" } else { "PEER" }, "DONE")
         }
         (RecoveryKind::Snapshot, _) => ("SNAPSHOT", "INDEX"),
-    };
+    })
+}
+
+/// `recovery['files']`: the simulator counts one file per MB (1 to 500).
+fn recovery_files(s: &ShardRt) -> (i64, i64, f64) {
     let files_used: i64 = if s.used == 0 {
         0
     } else {
@@ -345,6 +356,14 @@ fn recovery_value(s: &ShardRt, primary: bool) -> Value {
     } else {
         files_rec as f64 * 100.0 / files_used as f64
     };
+    (files_used, files_rec, files_pct)
+}
+
+fn recovery_value(s: &ShardRt, primary: bool) -> Value {
+    let Some((kind, stage)) = recovery_head(s, primary) else {
+        return Value::Null;
+    };
+    let (files_used, files_rec, files_pct) = recovery_files(s);
     Value::object([
         ("stage", Value::text(stage)),
         ("type", Value::text(kind)),
@@ -373,42 +392,543 @@ fn recovery_value(s: &ShardRt, primary: bool) -> Value {
     ])
 }
 
-/// Iterate `(schema, table, partition ident, closed, shard)` over all shards.
-fn for_each_shard(c: &Cluster, mut f: impl FnMut(&str, &str, Option<&str>, bool, &ShardRt, u32)) {
-    for ((schema, table), rel) in &c.relations {
-        if rel.kind != RelKind::Table {
-            continue;
-        }
-        let replicas = rel.replica_count(c.nodes.len());
-        for s in &rel.shards {
-            f(schema, table, None, rel.closed, s, replicas);
-        }
-        for (ident, p) in &rel.partitions {
-            for s in &p.shards {
-                f(
-                    schema,
-                    table,
-                    Some(ident),
-                    p.closed || rel.closed,
-                    s,
-                    replicas,
-                );
-            }
-        }
+/// `recovery[path...]` without building the object for the paths progress queries read.
+fn recovery_path(s: &ShardRt, primary: bool, path: &[SubKey]) -> Value {
+    let Some((kind, stage)) = recovery_head(s, primary) else {
+        return Value::Null;
+    };
+    let name = |i: usize| match path.get(i) {
+        Some(SubKey::Name(n)) => Some(n.as_str()),
+        _ => None,
+    };
+    match (path.len(), name(0), name(1)) {
+        (1, Some("type"), _) => Value::text(kind),
+        (1, Some("stage"), _) => Value::text(stage),
+        (2, Some("size"), Some("used")) => Value::Int(s.used as i64),
+        (2, Some("size"), Some("recovered")) => Value::Int(s.recovered as i64),
+        (2, Some("size"), Some("reused")) => Value::Int(0),
+        (2, Some("size"), Some("percent")) => Value::Float(s.percent()),
+        _ => subscript_path(&recovery_value(s, primary), path),
     }
 }
 
 /// Replica state derived from its primary and the allocation setting.
-fn replica_state(c: &Cluster, primary: &ShardRt) -> ShardState {
-    if primary.state == ShardState::Started && c.replicas_allowed() {
+fn replica_state(replicas_allowed: bool, primary: &ShardRt) -> ShardState {
+    if primary.state == ShardState::Started && replicas_allowed {
         ShardState::Started
     } else {
         ShardState::Unassigned
     }
 }
 
-/// All rows of a relation, in column order.
-pub fn rows(c: &Cluster, rel: Rel, ctx: &ReadCtx<'_>) -> Vec<Vec<Value>> {
+/// Feed one row to the sink; `Ok(false)` from the enclosing function once it wants no more.
+macro_rules! emit {
+    ($sink:expr, $row:expr) => {
+        if !$sink(&$row)? {
+            return Ok(false);
+        }
+    };
+}
+
+/// A shard copy of `sys.shards` or `sys.allocations`.
+struct ShardCopy<'a> {
+    schema: &'a str,
+    table: &'a str,
+    ident: Option<&'a str>,
+    closed: bool,
+    shard: &'a ShardRt,
+    /// The copy's state (a replica's is derived from its primary's).
+    state: ShardState,
+    primary: bool,
+    /// Numbers the relations of a scan: schema and table are the same while it is.
+    run: u64,
+}
+
+/// Every primary and replica copy, relation by relation; stops when `f` says so.
+fn scan_shard_copies(
+    c: &Cluster,
+    f: &mut dyn FnMut(ShardCopy<'_>) -> Result<bool, SqlError>,
+) -> Result<bool, SqlError> {
+    let replicas_allowed = c.replicas_allowed();
+    for (run, ((schema, table), rel)) in c.relations.iter().enumerate() {
+        if rel.kind != RelKind::Table {
+            continue;
+        }
+        let replicas = rel.replica_count(c.nodes.len());
+        let parts = std::iter::once((None, rel.closed, &rel.shards)).chain(
+            rel.partitions
+                .iter()
+                .map(|(ident, p)| (Some(ident.as_str()), p.closed || rel.closed, &p.shards)),
+        );
+        for (ident, closed, shards) in parts {
+            for s in shards {
+                let copy = |state, primary| ShardCopy {
+                    schema,
+                    table,
+                    ident,
+                    closed,
+                    shard: s,
+                    state,
+                    primary,
+                    run: run as u64,
+                };
+                if !f(copy(s.state, true))? {
+                    return Ok(false);
+                }
+                for _ in 0..replicas {
+                    if !f(copy(replica_state(replicas_allowed, s), false))? {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// A row of `sys.shards`.
+struct ShardRow<'a> {
+    copy: ShardCopy<'a>,
+    node: &'a Value,
+}
+
+impl ShardRow<'_> {
+    fn assigned(&self) -> bool {
+        matches!(
+            self.copy.state,
+            ShardState::Recovering | ShardState::Started
+        )
+    }
+    /// Whether `recovery` is read (a replica has one only once started).
+    fn has_recovery(&self) -> bool {
+        self.copy.primary || self.copy.state == ShardState::Started
+    }
+}
+
+impl Row for ShardRow<'_> {
+    fn cell(&self, col: usize) -> Value {
+        let c = &self.copy;
+        let s = c.shard;
+        match col {
+            0 => Value::text(c.schema),
+            1 => Value::text(c.table),
+            2 => Value::Int(s.id as i64),
+            3 => match c.ident {
+                Some(i) => Value::text(i),
+                None if self.assigned() => Value::text(""),
+                None => Value::Null,
+            },
+            4 => Value::Int(if c.state == ShardState::Started {
+                s.docs as i64
+            } else {
+                0
+            }),
+            5 => Value::Bool(c.primary),
+            7 => Value::Int(if self.assigned() {
+                s.recovered as i64
+            } else {
+                0
+            }),
+            8 => Value::text(c.state.name()),
+            9 => Value::Bool(c.closed),
+            10 => Value::text(c.state.routing_name()),
+            11 => Value::Bool(false),
+            12 if self.has_recovery() => recovery_value(s, c.primary),
+            13 if self.assigned() => self.node.clone(),
+            _ => Value::Null,
+        }
+    }
+
+    fn cell_path(&self, col: usize, path: &[SubKey]) -> Value {
+        match col {
+            12 if self.has_recovery() => recovery_path(self.copy.shard, self.copy.primary, path),
+            12 => Value::Null,
+            _ => subscript_path(&self.cell(col), path),
+        }
+    }
+
+    /// `schema_name` and `table_name`.
+    fn stable_columns(&self) -> Option<(u64, u64)> {
+        Some((0b11, self.copy.run))
+    }
+}
+
+/// A row of `sys.allocations`.
+struct AllocationRow<'a> {
+    copy: ShardCopy<'a>,
+    c: &'a Cluster,
+}
+
+impl AllocationRow<'_> {
+    /// `(explanation, per-node decision)` of an unassigned copy.
+    fn why(&self) -> Option<(String, String)> {
+        let copy = &self.copy;
+        if copy.state != ShardState::Unassigned {
+            return None;
+        }
+        if copy.primary {
+            let expl = copy
+                .shard
+                .explanation
+                .clone()
+                .unwrap_or_else(|| DISK_WATERMARK_EXPLANATION.to_string());
+            let decision = if expl == DISK_WATERMARK_EXPLANATION {
+                DISK_WATERMARK_DECISION.to_string()
+            } else {
+                expl.clone()
+            };
+            return Some((expl, decision));
+        }
+        let enable = self
+            .c
+            .effective_setting("cluster.routing.allocation.enable");
+        let decision = if copy.shard.state != ShardState::Started {
+            "primary shard for this replica is not yet active".to_string()
+        } else {
+            format!(
+                "replica allocations are forbidden due to cluster setting [cluster.routing.allocation.enable={}]",
+                enable.to_plain_string().unwrap_or_default()
+            )
+        };
+        Some((
+            "cannot allocate because allocation is not permitted to any of the nodes".into(),
+            decision,
+        ))
+    }
+}
+
+impl Row for AllocationRow<'_> {
+    fn cell(&self, col: usize) -> Value {
+        let copy = &self.copy;
+        let node = &self.c.nodes[0];
+        match col {
+            0 => Value::text(copy.schema),
+            1 => Value::text(copy.table),
+            2 => Value::opt_text(copy.ident),
+            3 => Value::Int(copy.shard.id as i64),
+            4 if copy.state != ShardState::Unassigned => Value::text(&node.id),
+            5 => Value::Bool(copy.primary),
+            6 => Value::text(copy.state.routing_name()),
+            7 => self
+                .why()
+                .map(|(e, _)| Value::Text(e))
+                .unwrap_or(Value::Null),
+            8 => match self.why() {
+                Some((_, d)) => Value::Array(vec![Value::object([
+                    ("node_id", Value::text(&node.id)),
+                    ("node_name", Value::text(&node.name)),
+                    ("explanations", Value::Array(vec![Value::Text(d)])),
+                ])]),
+                None => Value::Null,
+            },
+            _ => Value::Null,
+        }
+    }
+
+    /// `table_schema` and `table_name`.
+    fn stable_columns(&self) -> Option<(u64, u64)> {
+        Some((0b11, self.copy.run))
+    }
+}
+
+/// A row of `information_schema.tables`: a user relation or a system table.
+enum TableRow<'a> {
+    User {
+        schema: &'a str,
+        name: &'a str,
+        rel: &'a RelationRt,
+    },
+    System {
+        schema: &'a str,
+        name: &'a str,
+    },
+}
+
+impl Row for TableRow<'_> {
+    fn cell(&self, col: usize) -> Value {
+        match *self {
+            TableRow::User { schema, name, rel } => {
+                let is_view = matches!(rel.kind, RelKind::View { .. });
+                let table = |v: Value| if is_view { Value::Null } else { v };
+                match col {
+                    0 => Value::text("crate"),
+                    1 => Value::text(schema),
+                    2 => Value::text(name),
+                    3 => Value::text(if is_view { "VIEW" } else { "BASE TABLE" }),
+                    4 => table(Value::Int(rel.number_of_shards as i64)),
+                    5 => table(Value::text(&rel.replicas)),
+                    6 => table(Value::text("_id")),
+                    7 if rel.is_partitioned() => {
+                        Value::Array(rel.partitioned_by.iter().map(Value::text).collect())
+                    }
+                    8 => table(Value::Bool(rel.closed)),
+                    10 => table(Value::text("strict")),
+                    11 => table(Value::text(
+                        "org.elasticsearch.cluster.routing.Murmur3HashFunction",
+                    )),
+                    12 => table(Value::text("_id")),
+                    13 => table(Value::text("SYSTEM GENERATED")),
+                    14 => Value::text("crate"),
+                    _ => Value::Null,
+                }
+            }
+            TableRow::System { schema, name } => match col {
+                0 => Value::text("crate"),
+                1 => Value::text(schema),
+                2 => Value::text(name),
+                3 => Value::text("BASE TABLE"),
+                10 => Value::text("strict"),
+                13 => Value::text("SYSTEM GENERATED"),
+                _ => Value::Null,
+            },
+        }
+    }
+}
+
+/// A row of `information_schema.table_partitions`.
+struct PartitionRow<'a> {
+    schema: &'a str,
+    name: &'a str,
+    ident: &'a str,
+    rel: &'a RelationRt,
+    p: &'a PartitionRt,
+    /// Numbers the relations of the scan.
+    run: u64,
+}
+
+impl Row for PartitionRow<'_> {
+    fn cell(&self, col: usize) -> Value {
+        match col {
+            0 => Value::text(self.schema),
+            1 => Value::text(self.name),
+            2 => Value::text(self.ident),
+            3 => Value::object(self.p.values.iter().map(|(k, v)| (k.clone(), v.clone()))),
+            4 => Value::Int(self.p.shards.len() as i64),
+            5 => Value::text(&self.rel.replicas),
+            6 => Value::text("org.elasticsearch.cluster.routing.Murmur3HashFunction"),
+            7 => Value::Bool(self.p.closed || self.rel.closed),
+            _ => Value::Null,
+        }
+    }
+
+    /// `table_schema` and `table_name`.
+    fn stable_columns(&self) -> Option<(u64, u64)> {
+        Some((0b11, self.run))
+    }
+}
+
+/// A row of `sys.snapshots`.
+struct SnapshotRow<'a> {
+    repo: &'a str,
+    s: &'a SnapRt,
+}
+
+impl Row for SnapshotRow<'_> {
+    fn cell(&self, col: usize) -> Value {
+        let s = &self.s.def;
+        let tables = || s.tables.iter().enumerate();
+        match col {
+            0 => Value::text(Cluster::snapshot_uuid(s)),
+            1 => Value::text(&s.name),
+            2 => Value::text(self.repo),
+            3 => Value::Array(
+                tables()
+                    .flat_map(|(ti, t)| {
+                        let plain = t
+                            .partitioned_by
+                            .is_empty()
+                            .then(|| index_name(&t.schema, &t.name, None));
+                        plain.into_iter().chain(
+                            self.s.idents[ti]
+                                .iter()
+                                .map(|ident| index_name(&t.schema, &t.name, Some(ident))),
+                        )
+                    })
+                    .map(Value::Text)
+                    .collect(),
+            ),
+            4 => Value::Array(tables().map(|(_, t)| Value::Text(t.fqn())).collect()),
+            5 => Value::Array(
+                tables()
+                    .map(|(_, t)| {
+                        Value::object([
+                            ("table_schema", Value::text(&t.schema)),
+                            ("table_name", Value::text(&t.name)),
+                        ])
+                    })
+                    .collect(),
+            ),
+            6 => Value::Array(
+                tables()
+                    .flat_map(|(_, t)| t.partitions.iter().map(move |p| (t, p)))
+                    .map(|(t, p)| {
+                        let values = t
+                            .partitioned_by
+                            .iter()
+                            .map(|col| {
+                                p.values
+                                    .get(col)
+                                    .map(Value::from_json)
+                                    .and_then(|v| v.to_plain_string())
+                                    .map(Value::Text)
+                                    .unwrap_or(Value::Null)
+                            })
+                            .collect();
+                        Value::object([
+                            ("table_schema", Value::text(&t.schema)),
+                            ("table_name", Value::text(&t.name)),
+                            ("values", Value::Array(values)),
+                        ])
+                    })
+                    .collect(),
+            ),
+            7 => Value::Ts(s.started),
+            8 => Value::Ts(s.finished),
+            9 => Value::text(&s.version),
+            10 => Value::text(&s.state),
+            11 => Value::Array(Vec::new()),
+            13 => Value::Int(
+                tables()
+                    .map(|(_, t)| {
+                        let indices = if t.partitioned_by.is_empty() {
+                            1
+                        } else {
+                            t.partitions.len() as i64
+                        };
+                        indices * t.shards as i64
+                    })
+                    .sum(),
+            ),
+            14 => Value::Bool(true),
+            _ => Value::Null,
+        }
+    }
+}
+
+/// A row of `sys.snapshot_restore`.
+struct RestoreRow<'a> {
+    c: &'a Cluster,
+    r: &'a RestoreRt,
+}
+
+impl Row for RestoreRow<'_> {
+    fn cell(&self, col: usize) -> Value {
+        let r = self.r;
+        match col {
+            0 => Value::text(&r.id),
+            1 => Value::text(&r.snapshot),
+            2 => Value::text(&r.repository),
+            3 => {
+                let mut shards = Vec::with_capacity(r.shard_count());
+                for ix in &r.indices {
+                    let current = (!ix.deleted)
+                        .then(|| {
+                            self.c
+                                .index_shards(&ix.schema, &ix.table, ix.partition.as_deref())
+                        })
+                        .flatten();
+                    for &id in &ix.shards {
+                        let state = current
+                            .and_then(|all| shard_in(all, id))
+                            .map(|s| match (&s.restore, s.state) {
+                                (Some(rs), _) if rs.failed => "FAILURE",
+                                (_, ShardState::Started) => "SUCCESS",
+                                (_, ShardState::Recovering) => "STARTED",
+                                _ => "INIT",
+                            })
+                            .unwrap_or("FAILURE");
+                        shards.push(Value::object([
+                            ("table_schema", Value::text(&ix.schema)),
+                            ("table_name", Value::text(&ix.table)),
+                            ("partition_ident", Value::opt_text(ix.partition.as_deref())),
+                            ("shard_id", Value::Int(id as i64)),
+                            ("state", Value::text(state)),
+                        ]));
+                    }
+                }
+                Value::Array(shards)
+            }
+            4 => Value::text(r.state),
+            _ => Value::Null,
+        }
+    }
+}
+
+/// Feed the rows of `rel` to `sink` until it answers `false`. Large relations are read lazily,
+/// cell by cell.
+pub fn scan(
+    c: &Cluster,
+    rel: Rel,
+    ctx: &ReadCtx<'_>,
+    sink: &mut RowSink<'_>,
+) -> Result<(), SqlError> {
+    scan_rows_of(c, rel, ctx, sink).map(|_| ())
+}
+
+fn scan_rows_of(
+    c: &Cluster,
+    rel: Rel,
+    ctx: &ReadCtx<'_>,
+    sink: &mut RowSink<'_>,
+) -> Result<bool, SqlError> {
+    match rel {
+        Rel::Shards => {
+            let node = node_value(c);
+            scan_shard_copies(c, &mut |copy| sink(&ShardRow { copy, node: &node }))
+        }
+        Rel::Allocations => scan_shard_copies(c, &mut |copy| sink(&AllocationRow { copy, c })),
+        Rel::Tables => {
+            for ((schema, name), rel) in &c.relations {
+                emit!(sink, TableRow::User { schema, name, rel });
+            }
+            for (schema, name) in SYSTEM_RELATIONS {
+                emit!(sink, TableRow::System { schema, name });
+            }
+            Ok(true)
+        }
+        Rel::TablePartitions => {
+            for (run, ((schema, name), rel)) in c.relations.iter().enumerate() {
+                for (ident, p) in &rel.partitions {
+                    emit!(
+                        sink,
+                        PartitionRow {
+                            schema,
+                            name,
+                            ident,
+                            rel,
+                            p,
+                            run: run as u64,
+                        }
+                    );
+                }
+            }
+            Ok(true)
+        }
+        Rel::Snapshots => {
+            for repo in c.repositories.keys() {
+                for s in c.repo_snapshots(repo) {
+                    emit!(sink, SnapshotRow { repo, s });
+                }
+            }
+            Ok(true)
+        }
+        Rel::SnapshotRestore => {
+            for r in &c.restores {
+                emit!(sink, RestoreRow { c, r });
+            }
+            Ok(true)
+        }
+        small => {
+            for row in rows(c, small, ctx) {
+                emit!(sink, row);
+            }
+            Ok(true)
+        }
+    }
+}
+
+/// All rows of one of the small relations, in column order.
+fn rows(c: &Cluster, rel: Rel, ctx: &ReadCtx<'_>) -> Vec<Vec<Value>> {
     let mut out: Vec<Vec<Value>> = Vec::new();
     match rel {
         Rel::Nodes => {
@@ -462,214 +982,6 @@ pub fn rows(c: &Cluster, rel: Rel, ctx: &ReadCtx<'_>) -> Vec<Vec<Value>> {
                 }));
                 out.push(vec![Value::text(name), Value::text(&r.kind), settings]);
             }
-        }
-        Rel::Snapshots => {
-            for repo in c.repositories.keys() {
-                for s in c.repo_snapshots(repo) {
-                    let mut concrete = Vec::new();
-                    let mut tables = Vec::new();
-                    let mut relations = Vec::new();
-                    let mut partitions = Vec::new();
-                    let mut total_shards = 0i64;
-                    for t in &s.tables {
-                        tables.push(Value::text(t.fqn()));
-                        relations.push(Value::object([
-                            ("table_schema", Value::text(&t.schema)),
-                            ("table_name", Value::text(&t.name)),
-                        ]));
-                        if t.partitioned_by.is_empty() {
-                            concrete.push(Value::text(index_name(&t.schema, &t.name, None)));
-                            total_shards += t.shards as i64;
-                        }
-                        for p in &t.partitions {
-                            let ident = crate::cluster::def_partition_ident(t, p);
-                            concrete.push(Value::text(index_name(
-                                &t.schema,
-                                &t.name,
-                                Some(&ident),
-                            )));
-                            total_shards += t.shards as i64;
-                            let values = t
-                                .partitioned_by
-                                .iter()
-                                .map(|col| {
-                                    p.values
-                                        .get(col)
-                                        .map(Value::from_json)
-                                        .and_then(|v| v.to_plain_string())
-                                        .map(Value::Text)
-                                        .unwrap_or(Value::Null)
-                                })
-                                .collect();
-                            partitions.push(Value::object([
-                                ("table_schema", Value::text(&t.schema)),
-                                ("table_name", Value::text(&t.name)),
-                                ("values", Value::Array(values)),
-                            ]));
-                        }
-                    }
-                    out.push(vec![
-                        Value::text(Cluster::snapshot_uuid(s)),
-                        Value::text(&s.name),
-                        Value::text(repo),
-                        Value::Array(concrete),
-                        Value::Array(tables),
-                        Value::Array(relations),
-                        Value::Array(partitions),
-                        Value::Ts(s.started),
-                        Value::Ts(s.finished),
-                        Value::text(&s.version),
-                        Value::text(&s.state),
-                        Value::Array(Vec::new()),
-                        Value::Null,
-                        Value::Int(total_shards),
-                        Value::Bool(true),
-                    ]);
-                }
-            }
-        }
-        Rel::SnapshotRestore => {
-            for r in &c.restores {
-                let shards = r
-                    .shards
-                    .iter()
-                    .map(|k| {
-                        let state = lookup_shard(c, k)
-                            .map(|s| match (&s.restore, s.state) {
-                                (Some(rs), _) if rs.failed => "FAILURE",
-                                (_, ShardState::Started) => "SUCCESS",
-                                (_, ShardState::Recovering) => "STARTED",
-                                _ => "INIT",
-                            })
-                            .unwrap_or("FAILURE");
-                        Value::object([
-                            ("table_schema", Value::text(&k.schema)),
-                            ("table_name", Value::text(&k.table)),
-                            ("partition_ident", Value::opt_text(k.partition.as_deref())),
-                            ("shard_id", Value::Int(k.id as i64)),
-                            ("state", Value::text(state)),
-                        ])
-                    })
-                    .collect();
-                out.push(vec![
-                    Value::text(&r.id),
-                    Value::text(&r.snapshot),
-                    Value::text(&r.repository),
-                    Value::Array(shards),
-                    Value::text(r.state),
-                ]);
-            }
-        }
-        Rel::Shards => {
-            let node = node_value(c);
-            for_each_shard(c, |schema, table, ident, closed, s, replicas| {
-                let mut push = |state: ShardState, primary: bool, recovery: Value| {
-                    let assigned = matches!(state, ShardState::Recovering | ShardState::Started);
-                    let pident = match ident {
-                        Some(i) => Value::text(i),
-                        None if assigned => Value::text(""),
-                        None => Value::Null,
-                    };
-                    let started = state == ShardState::Started;
-                    out.push(vec![
-                        Value::text(schema),
-                        Value::text(table),
-                        Value::Int(s.id as i64),
-                        pident,
-                        Value::Int(if started { s.docs as i64 } else { 0 }),
-                        Value::Bool(primary),
-                        Value::Null,
-                        Value::Int(if assigned { s.recovered as i64 } else { 0 }),
-                        Value::text(state.name()),
-                        Value::Bool(closed),
-                        Value::text(state.routing_name()),
-                        Value::Bool(false),
-                        recovery,
-                        if assigned { node.clone() } else { Value::Null },
-                    ]);
-                };
-                push(s.state, true, recovery_value(s, true));
-                for _ in 0..replicas {
-                    let rs = replica_state(c, s);
-                    let rec = if rs == ShardState::Started {
-                        recovery_value(s, false)
-                    } else {
-                        Value::Null
-                    };
-                    push(rs, false, rec);
-                }
-            });
-        }
-        Rel::Allocations => {
-            let node = &c.nodes[0];
-            for_each_shard(c, |schema, table, ident, _closed, s, replicas| {
-                let mut push = |state: ShardState,
-                                primary: bool,
-                                explanation: Option<String>,
-                                decision: Option<String>| {
-                    let current = state.routing_name();
-                    let assigned = state != ShardState::Unassigned;
-                    let decisions = match &decision {
-                        Some(d) => Value::Array(vec![Value::object([
-                            ("node_id", Value::text(&node.id)),
-                            ("node_name", Value::text(&node.name)),
-                            ("explanations", Value::Array(vec![Value::text(d)])),
-                        ])]),
-                        None => Value::Null,
-                    };
-                    out.push(vec![
-                        Value::text(schema),
-                        Value::text(table),
-                        Value::opt_text(ident),
-                        Value::Int(s.id as i64),
-                        if assigned {
-                            Value::text(&node.id)
-                        } else {
-                            Value::Null
-                        },
-                        Value::Bool(primary),
-                        Value::text(current),
-                        Value::opt_text(explanation.as_deref()),
-                        decisions,
-                    ]);
-                };
-                if s.state == ShardState::Unassigned {
-                    let expl = s
-                        .explanation
-                        .clone()
-                        .unwrap_or_else(|| DISK_WATERMARK_EXPLANATION.to_string());
-                    let decision = if expl == DISK_WATERMARK_EXPLANATION {
-                        DISK_WATERMARK_DECISION.to_string()
-                    } else {
-                        expl.clone()
-                    };
-                    push(s.state, true, Some(expl), Some(decision));
-                } else {
-                    push(s.state, true, None, None);
-                }
-                for _ in 0..replicas {
-                    let rs = replica_state(c, s);
-                    if rs == ShardState::Unassigned {
-                        let enable = c.effective_setting("cluster.routing.allocation.enable");
-                        let why = if s.state != ShardState::Started {
-                            "primary shard for this replica is not yet active".to_string()
-                        } else {
-                            format!(
-                                "replica allocations are forbidden due to cluster setting [cluster.routing.allocation.enable={}]",
-                                enable.to_plain_string().unwrap_or_default()
-                            )
-                        };
-                        push(
-                            rs,
-                            false,
-                            Some("cannot allocate because allocation is not permitted to any of the nodes".into()),
-                            Some(why),
-                        );
-                    } else {
-                        push(rs, false, None, None);
-                    }
-                }
-            });
         }
         Rel::Users => {
             for (name, u) in &c.users {
@@ -738,79 +1050,113 @@ pub fn rows(c: &Cluster, rel: Rel, ctx: &ReadCtx<'_>) -> Vec<Vec<Value>> {
                 ]);
             }
         }
-        Rel::Tables => {
-            for ((schema, name), r) in &c.relations {
-                let is_view = matches!(r.kind, RelKind::View { .. });
-                let table = |v: Value| if is_view { Value::Null } else { v };
-                out.push(vec![
-                    Value::text("crate"),
-                    Value::text(schema),
-                    Value::text(name),
-                    Value::text(if is_view { "VIEW" } else { "BASE TABLE" }),
-                    table(Value::Int(r.number_of_shards as i64)),
-                    table(Value::text(&r.replicas)),
-                    table(Value::text("_id")),
-                    if r.is_partitioned() {
-                        Value::Array(r.partitioned_by.iter().map(Value::text).collect())
-                    } else {
-                        Value::Null
-                    },
-                    table(Value::Bool(r.closed)),
-                    Value::Null,
-                    table(Value::text("strict")),
-                    table(Value::text(
-                        "org.elasticsearch.cluster.routing.Murmur3HashFunction",
-                    )),
-                    table(Value::text("_id")),
-                    table(Value::text("SYSTEM GENERATED")),
-                    Value::text("crate"),
-                ]);
-            }
-            for (schema, name) in SYSTEM_RELATIONS {
-                out.push(vec![
-                    Value::text("crate"),
-                    Value::text(*schema),
-                    Value::text(*name),
-                    Value::text("BASE TABLE"),
-                    Value::Null,
-                    Value::Null,
-                    Value::Null,
-                    Value::Null,
-                    Value::Null,
-                    Value::Null,
-                    Value::text("strict"),
-                    Value::Null,
-                    Value::Null,
-                    Value::text("SYSTEM GENERATED"),
-                    Value::Null,
-                ]);
-            }
-        }
-        Rel::TablePartitions => {
-            for ((schema, name), r) in &c.relations {
-                for (ident, p) in &r.partitions {
-                    out.push(vec![
-                        Value::text(schema),
-                        Value::text(name),
-                        Value::text(ident),
-                        Value::object(p.values.iter().map(|(k, v)| (k.clone(), v.clone()))),
-                        Value::Int(p.shards.len() as i64),
-                        Value::text(&r.replicas),
-                        Value::text("org.elasticsearch.cluster.routing.Murmur3HashFunction"),
-                        Value::Bool(p.closed || r.closed),
-                    ]);
-                }
-            }
+        Rel::Shards
+        | Rel::Allocations
+        | Rel::Tables
+        | Rel::TablePartitions
+        | Rel::Snapshots
+        | Rel::SnapshotRestore => {
+            unreachable!("read lazily by scan")
         }
     }
     out
 }
 
-fn lookup_shard<'a>(c: &'a Cluster, k: &crate::cluster::ShardKey) -> Option<&'a ShardRt> {
-    let rel = c.relations.get(&(k.schema.clone(), k.table.clone()))?;
-    let shards = match &k.partition {
-        Some(p) => &rel.partitions.get(p)?.shards,
-        None => &rel.shards,
-    };
-    shards.iter().find(|s| s.id == k.id)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::SimConfig;
+    use crate::model::{PartitionDef, TableDef};
+
+    /// Every lazily read relation yields one value per column, of the column's type.
+    #[test]
+    fn lazy_rows_match_their_columns() {
+        let cfg = SimConfig {
+            tables: vec![
+                TableDef::new("doc", "t").shards(2).replicas("1"),
+                TableDef::new("doc", "p")
+                    .shards(1)
+                    .partitioned_by(["day"])
+                    .partition(PartitionDef::new("day", 1)),
+            ],
+            ..SimConfig::default()
+        };
+        let c = Cluster::new(&cfg).unwrap();
+        let ctx = ReadCtx {
+            current_stmt: "",
+            current_user: "crate",
+            current_job_id: "j",
+            started: 0,
+        };
+        for rel in [
+            Rel::Shards,
+            Rel::Allocations,
+            Rel::Tables,
+            Rel::TablePartitions,
+            Rel::Snapshots,
+            Rel::SnapshotRestore,
+        ] {
+            let cols = rel.columns();
+            let mut n = 0;
+            scan(&c, rel, &ctx, &mut |row| {
+                n += 1;
+                for (i, (name, ty)) in cols.iter().enumerate() {
+                    let v = row.cell(i);
+                    assert!(v.coerce(ty).is_ok(), "{rel:?}.{name}: {v:?} is no {ty:?}");
+                    if let Value::Object(m) = &v {
+                        for k in m.keys() {
+                            let path = [SubKey::Name(k.clone())];
+                            assert_eq!(row.cell_path(i, &path), m[k], "{rel:?}.{name}['{k}']");
+                        }
+                    }
+                }
+                Ok(true)
+            })
+            .unwrap();
+            if matches!(rel, Rel::Shards | Rel::Allocations) {
+                // two primaries with one replica each; one partition's primary ("0-1" on one
+                // node: no replica)
+                assert_eq!(n, 5, "{rel:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn recovery_paths_equal_the_object() {
+        let mut s = ShardRt {
+            id: 0,
+            state: ShardState::Recovering,
+            used: 3_000_000,
+            recovered: 1_000_000,
+            docs: 1,
+            recovery: RecoveryKind::Snapshot,
+            explanation: None,
+            restore: None,
+        };
+        for state in [
+            ShardState::Recovering,
+            ShardState::Started,
+            ShardState::Initializing,
+        ] {
+            s.state = state;
+            let full = recovery_value(&s, true);
+            for path in [
+                vec!["size", "used"],
+                vec!["size", "recovered"],
+                vec!["size", "percent"],
+                vec!["size", "reused"],
+                vec!["type"],
+                vec!["stage"],
+                vec!["files", "used"],
+                vec!["nope"],
+            ] {
+                let keys: Vec<SubKey> = path.iter().map(|k| SubKey::Name(k.to_string())).collect();
+                assert_eq!(
+                    recovery_path(&s, true, &keys),
+                    subscript_path(&full, &keys),
+                    "{state:?} {path:?}"
+                );
+            }
+        }
+    }
 }

@@ -88,6 +88,7 @@ pub async fn serve(
 ) {
     let inspect = Router::new()
         .route("/_sim/statements", get(crate::http_sql::statements))
+        .route("/_sim/stats", get(crate::http_sql::stats))
         .with_state(engine.clone());
     let app = Router::new()
         .route("/exec", post(exec))

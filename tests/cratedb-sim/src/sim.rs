@@ -246,6 +246,15 @@ impl RepositoryInfo {
     }
 }
 
+/// The simulator's own cost so far (see [`SimulatorHandle::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct SimStats {
+    /// Statements received (executed, failed or refused).
+    pub statements: u64,
+    /// Time spent parsing, analyzing and executing them and encoding their results.
+    pub busy: std::time::Duration,
+}
+
 /// A running restore (a `sys.snapshot_restore` row).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RestoreInfo {
@@ -322,7 +331,12 @@ impl SimulatorHandle {
 
     /// Every statement received, in order, with bound parameters.
     pub fn statements(&self) -> Vec<StatementRecord> {
-        self.engine.lock().statements.clone()
+        self.engine
+            .lock()
+            .statements
+            .iter()
+            .map(LoggedStatement::record)
+            .collect()
     }
     /// Every statement received, without parameter values.
     pub fn statements_without_params(&self) -> Vec<StatementSummary> {
@@ -330,7 +344,7 @@ impl SimulatorHandle {
             .lock()
             .statements
             .iter()
-            .map(StatementRecord::without_params)
+            .map(LoggedStatement::summary)
             .collect()
     }
     /// Just the SQL texts, in order.
@@ -358,12 +372,12 @@ impl SimulatorHandle {
             .statements
             .iter()
             .filter(|s| s.rejected)
-            .cloned()
+            .map(LoggedStatement::record)
             .collect()
     }
     /// `sys.jobs_log` (statement texts only, never parameter values).
     pub fn jobs_log(&self) -> Vec<JobLogEntry> {
-        self.engine.lock().jobs_log.clone()
+        self.engine.lock().jobs_log.iter().cloned().collect()
     }
 
     // ---- state inspectors -------------------------------------------
@@ -514,13 +528,38 @@ impl SimulatorHandle {
                 repository: r.repository.clone(),
                 snapshot: r.snapshot.clone(),
                 state: r.state.to_string(),
-                shards: r.shards.len(),
+                shards: r.shard_count(),
             })
             .collect()
     }
     /// Number of open PostgreSQL connections.
     pub fn open_pg_connections(&self) -> usize {
         self.registry.count()
+    }
+
+    // ---- the simulator's own cost -------------------------------------
+
+    /// Statements received and the time the simulator spent on them (see [`SimStats`]).
+    pub fn stats(&self) -> SimStats {
+        let s = self.engine.stats();
+        SimStats {
+            statements: s.statements,
+            busy: s.busy,
+        }
+    }
+    /// The simulator's cumulative time spent on statements: parsing, analysis, execution
+    /// (with the cluster lock held) and encoding results for the wire. Also at
+    /// `GET /_sim/stats` on the sidecar and `/_sql` listeners.
+    pub fn busy_time(&self) -> std::time::Duration {
+        self.engine.stats().busy
+    }
+    /// Statements received so far (executed, failed or refused).
+    pub fn statement_count(&self) -> u64 {
+        self.engine.stats().statements
+    }
+    /// Count [`SimulatorHandle::stats`] from zero again (e.g. after a benchmark's set-up).
+    pub fn reset_stats(&self) {
+        self.engine.reset_stats();
     }
 
     // ---- fault knobs and control --------------------------------------

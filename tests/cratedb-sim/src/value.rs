@@ -1,5 +1,6 @@
 //! Runtime values and column types, and their PostgreSQL/JSON encodings.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -300,6 +301,30 @@ impl Value {
         }
     }
 
+    /// Whether the value already has the representation of `ty` (no conversion needed).
+    pub fn conforms(&self, ty: &ColType) -> bool {
+        match (self, ty) {
+            (Value::Null, _)
+            | (Value::Text(_), ColType::Text)
+            | (Value::Int(_), ColType::Int4 | ColType::Int8)
+            | (Value::Float(_), ColType::Float4 | ColType::Float8)
+            | (Value::Bool(_), ColType::Bool)
+            | (Value::Ts(_), ColType::Timestamp)
+            | (Value::Object(_), ColType::Object(_)) => true,
+            (Value::Array(items), ColType::Array(inner)) => items.iter().all(|i| i.conforms(inner)),
+            _ => false,
+        }
+    }
+
+    /// [`Value::coerce`], borrowing when nothing needs converting.
+    pub fn coerce_cow(&self, ty: &ColType) -> Result<Cow<'_, Value>, String> {
+        if self.conforms(ty) {
+            Ok(Cow::Borrowed(self))
+        } else {
+            self.coerce(ty).map(Cow::Owned)
+        }
+    }
+
     /// Convert to the declared column type where that is a lossless/usual cast.
     pub fn coerce(&self, ty: &ColType) -> Result<Value, String> {
         let bad = || {
@@ -340,6 +365,22 @@ impl Value {
             (ColType::Object(_), Value::Object(_)) => self.clone(),
             _ => return Err(bad()),
         })
+    }
+}
+
+/// The JSON rendering of [`Value::to_json`], written straight to a serializer.
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) | Value::Ts(i) => s.serialize_i64(*i),
+            Value::Float(f) if f.is_finite() => s.serialize_f64(*f),
+            Value::Float(_) => s.serialize_unit(),
+            Value::Text(t) => s.serialize_str(t),
+            Value::Array(items) => s.collect_seq(items),
+            Value::Object(m) => s.collect_map(m),
+        }
     }
 }
 
@@ -405,8 +446,8 @@ type BoxErr = Box<dyn Error + Sync + Send>;
 const PG_EPOCH_OFFSET_MS: i64 = 946_684_800_000;
 
 fn encode_binary(value: &Value, ty: &ColType, out: &mut BytesMut) -> Result<IsNull, BoxErr> {
-    let v = value.coerce(ty)?;
-    match (&v, ty) {
+    let v = value.coerce_cow(ty)?;
+    match (v.as_ref(), ty) {
         (Value::Null, _) => return Ok(IsNull::Yes),
         (Value::Text(s), ColType::Text) => out.put_slice(s.as_bytes()),
         (Value::Int(i), ColType::Int4) => out.put_i32(i32::try_from(*i)?),
@@ -415,7 +456,7 @@ fn encode_binary(value: &Value, ty: &ColType, out: &mut BytesMut) -> Result<IsNu
         (Value::Float(f), ColType::Float8) => out.put_f64(*f),
         (Value::Bool(b), ColType::Bool) => out.put_u8(*b as u8),
         (Value::Ts(ms), ColType::Timestamp) => out.put_i64((ms - PG_EPOCH_OFFSET_MS) * 1000),
-        (Value::Object(_), ColType::Object(_)) => out.put_slice(v.to_json().to_string().as_bytes()),
+        (Value::Object(_), ColType::Object(_)) => serde_json::to_writer(out.writer(), v.as_ref())?,
         (Value::Array(items), ColType::Array(inner)) => {
             let elem_oid = match ty.pg_type() {
                 t if t == Type::JSON_ARRAY => Type::JSON.oid(),
@@ -439,7 +480,7 @@ fn encode_binary(value: &Value, ty: &ColType, out: &mut BytesMut) -> Result<IsNu
                     if item.is_null() {
                         IsNull::Yes
                     } else {
-                        out.put_slice(item.to_json().to_string().as_bytes());
+                        serde_json::to_writer(out.writer(), item)?;
                         IsNull::No
                     }
                 } else {
@@ -472,8 +513,8 @@ fn array_elem_text(s: &str) -> String {
 
 /// PostgreSQL text format of a (non-null) value of `ty`.
 pub fn text_format(value: &Value, ty: &ColType) -> Result<Option<String>, String> {
-    let v = value.coerce(ty)?;
-    Ok(match (&v, ty) {
+    let v = value.coerce_cow(ty)?;
+    Ok(match (v.as_ref(), ty) {
         (Value::Null, _) => None,
         (Value::Text(s), _) => Some(s.clone()),
         (Value::Int(i), _) => Some(i.to_string()),
@@ -481,7 +522,9 @@ pub fn text_format(value: &Value, ty: &ColType) -> Result<Option<String>, String
         (Value::Float(f), _) => Some(f.to_string()),
         (Value::Bool(b), _) => Some(if *b { "t" } else { "f" }.into()),
         (Value::Ts(ms), _) => Some(format_timestamp(*ms)),
-        (Value::Object(_), _) => Some(v.to_json().to_string()),
+        (Value::Object(_), _) => {
+            Some(serde_json::to_string(v.as_ref()).map_err(|e| e.to_string())?)
+        }
         (Value::Array(items), ColType::Array(inner)) => {
             let json_elems = ty.pg_type() == Type::JSON_ARRAY;
             let mut parts = Vec::new();
@@ -489,7 +532,9 @@ pub fn text_format(value: &Value, ty: &ColType) -> Result<Option<String>, String
                 if item.is_null() {
                     parts.push("NULL".to_string());
                 } else if json_elems {
-                    parts.push(array_elem_text(&item.to_json().to_string()));
+                    parts.push(array_elem_text(
+                        &serde_json::to_string(item).map_err(|e| e.to_string())?,
+                    ));
                 } else {
                     let s = text_format(item, inner)?.unwrap_or_default();
                     parts.push(array_elem_text(&s));
@@ -583,5 +628,29 @@ mod tests {
         encode_binary(&v, &ColType::array(ColType::Text), &mut out).unwrap();
         // ndim, hasnull, oid, len, lbound, elemlen, 'a'
         assert_eq!(out.len(), 4 * 5 + 4 + 1);
+    }
+
+    #[test]
+    fn serializing_writes_what_to_json_builds() {
+        let v = Value::object([
+            (
+                "a",
+                Value::Array(vec![Value::Int(1), Value::Null, Value::Float(1.5)]),
+            ),
+            ("b", Value::Float(f64::NAN)),
+            ("c", Value::Ts(1_718_000_000_000)),
+            (
+                "d",
+                Value::object([("e", Value::text("x\"y")), ("f", Value::Bool(true))]),
+            ),
+            ("g", Value::Float(2.0)),
+        ]);
+        assert_eq!(serde_json::to_string(&v).unwrap(), v.to_json().to_string());
+        assert!(Value::Array(vec![Value::text("a")]).conforms(&ColType::array(ColType::Text)));
+        assert!(!Value::Array(vec![Value::Int(1)]).conforms(&ColType::array(ColType::Text)));
+        assert!(matches!(
+            Value::Int(1).coerce_cow(&ColType::Text).unwrap(),
+            Cow::Owned(Value::Text(_))
+        ));
     }
 }

@@ -337,3 +337,34 @@ async fn text_format_array_parameters() {
     }
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_simulators_own_time_is_counted() {
+    let sim = start(builder("5.10.3")).await;
+    let client = system(&sim).await;
+    sim.reset_stats();
+    assert_eq!(sim.stats(), cratedb_sim::SimStats::default());
+    client
+        .query("SELECT name FROM sys.users", &[])
+        .await
+        .unwrap();
+    client
+        .query("SELECT nope FROM sys.users", &[])
+        .await
+        .unwrap_err();
+    post(&sim, SUMMARY, json!([["doc.t1"]])).await;
+    let stats = sim.stats();
+    assert_eq!(stats.statements, 3);
+    assert_eq!(sim.statement_count(), 3);
+    assert!(stats.busy > std::time::Duration::ZERO);
+    assert!(sim.busy_time() >= stats.busy);
+    for addr in [sim.http_sql_addr(), sim.sidecar_addr()] {
+        let (status, _, body) = http_raw(addr, "GET", "/_sim/stats", &[], b"").await;
+        assert_eq!(status, 200);
+        let body: Json = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["statements"], 3, "{body}");
+        assert!(body["busy_ns"].as_u64().unwrap() > 0, "{body}");
+        assert!(body["busy_ms"].as_f64().unwrap() > 0.0, "{body}");
+    }
+    sim.shutdown().await;
+}
