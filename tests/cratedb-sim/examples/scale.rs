@@ -242,6 +242,19 @@ async fn plain_tables() {
         t.elapsed(),
         Duration::ZERO,
     );
+    // cancel everything by dropping each table (no client round trips)
+    let before = sim.busy_time();
+    let t = Instant::now();
+    for name in &names[1..] {
+        let out = sim.execute_as_superuser(&format!("DROP TABLE {name}"));
+        assert!(out.error().is_none(), "{out:?}");
+    }
+    report(
+        "DROP TABLE x 9,999 (cancels the restore)",
+        t.elapsed(),
+        sim.busy_time() - before,
+    );
+    assert!(sim.restores_in_progress().is_empty());
     let stats = sim.stats();
     println!(
         "   simulator total: {} statements, {}",
@@ -340,6 +353,18 @@ async fn partitioned_tables() {
         ),
     )
     .await;
+    let before = sim.busy_time();
+    let t = Instant::now();
+    for name in &names[50..] {
+        let out = sim.execute_as_superuser(&format!("DELETE FROM {name}"));
+        assert!(out.error().is_none(), "{out:?}");
+    }
+    report(
+        "DELETE FROM (all partitions) x 50 (cancels the restore)",
+        t.elapsed(),
+        sim.busy_time() - before,
+    );
+    assert!(sim.restores_in_progress().is_empty());
     let stats = sim.stats();
     println!(
         "   simulator total: {} statements, {}",

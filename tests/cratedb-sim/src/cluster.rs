@@ -235,6 +235,30 @@ pub struct RestoreIndex {
     /// Deleted while restoring (`DROP TABLE`, `DELETE` of the partition): its shards count as
     /// failed ("index was deleted", `RestoreService.updateRestoreStateWithDeletedIndices`).
     pub deleted: bool,
+    /// As of the last pass over its shards: how many are not done, failed, recovering or
+    /// started.
+    counts: ShardCounts,
+}
+
+/// Shards of a restore by progress.
+#[derive(Debug, Clone, Copy, Default)]
+struct ShardCounts {
+    pending: usize,
+    failed: usize,
+    active: usize,
+}
+
+impl ShardCounts {
+    fn add(&mut self, o: ShardCounts) {
+        self.pending += o.pending;
+        self.failed += o.failed;
+        self.active += o.active;
+    }
+    fn sub(&mut self, o: ShardCounts) {
+        self.pending -= o.pending;
+        self.failed -= o.failed;
+        self.active -= o.active;
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -245,12 +269,52 @@ pub struct RestoreRt {
     /// `INIT`, `STARTED` or `FAILURE`.
     pub state: &'static str,
     pub indices: Vec<RestoreIndex>,
+    /// `(schema, table)` → positions in `indices`.
+    by_relation: HashMap<(String, String), Vec<usize>>,
+    /// The sum of the counts of the indices not deleted.
+    live: ShardCounts,
+    /// Some index was deleted.
+    any_deleted: bool,
 }
 
 impl RestoreRt {
+    fn new(
+        id: String,
+        repository: String,
+        snapshot: String,
+        indices: Vec<RestoreIndex>,
+    ) -> RestoreRt {
+        let mut by_relation: HashMap<(String, String), Vec<usize>> = HashMap::new();
+        for (i, ix) in indices.iter().enumerate() {
+            by_relation
+                .entry((ix.schema.clone(), ix.table.clone()))
+                .or_default()
+                .push(i);
+        }
+        let mut r = RestoreRt {
+            id,
+            repository,
+            snapshot,
+            state: "INIT",
+            indices,
+            by_relation,
+            live: ShardCounts::default(),
+            any_deleted: false,
+        };
+        r.recount();
+        r
+    }
+
     /// Shards in the restore (`sys.snapshot_restore.shards`), deleted ones included.
     pub fn shard_count(&self) -> usize {
         self.indices.iter().map(|ix| ix.shards.len()).sum()
+    }
+
+    fn recount(&mut self) {
+        self.live = ShardCounts::default();
+        for ix in self.indices.iter().filter(|ix| !ix.deleted) {
+            self.live.add(ix.counts);
+        }
     }
 }
 
@@ -909,110 +973,107 @@ impl Cluster {
             ProgressMode::PerObservation { percent_step } => percent_step.max(0.0),
             ProgressMode::WallClock { .. } => 0.0,
         };
-        let restores = std::mem::take(&mut self.restores);
-        for ix in restores.iter().flat_map(|r| &r.indices) {
-            if ix.deleted {
-                continue;
-            }
-            let Some(shards) =
-                self.index_shards_mut(&ix.schema, &ix.table, ix.partition.as_deref())
-            else {
-                continue;
+        self.pass_over_restores(&mut |shard| {
+            let Some(rs) = shard.restore.as_mut() else {
+                return;
             };
-            for &id in &ix.shards {
-                let Some(shard) = shard_in_mut(shards, id) else {
-                    continue;
-                };
-                let Some(rs) = shard.restore.as_mut() else {
-                    continue;
-                };
-                if rs.done {
-                    continue;
+            if rs.done {
+                return;
+            }
+            rs.observations += 1;
+            let obs = rs.observations;
+            let behaviour = rs.behaviour.clone();
+            let step = (shard.used as f64 * step_percent / 100.0).round() as u64;
+            match behaviour {
+                RestoreOutcome::Succeed | RestoreOutcome::Instant => {
+                    advance(shard, step, None);
                 }
-                rs.observations += 1;
-                let obs = rs.observations;
-                let behaviour = rs.behaviour.clone();
-                let step = (shard.used as f64 * step_percent / 100.0).round() as u64;
-                match behaviour {
-                    RestoreOutcome::Succeed | RestoreOutcome::Instant => {
-                        advance(shard, step, None);
+                RestoreOutcome::Stall { max_percent } => {
+                    advance(shard, step, Some(max_percent));
+                }
+                RestoreOutcome::PrimariesNeverAllocated {
+                    explanation,
+                    observations,
+                } => {
+                    shard.explanation = Some(explanation);
+                    if obs >= observations
+                        && let Some(rs) = shard.restore.as_mut()
+                    {
+                        rs.done = true;
                     }
-                    RestoreOutcome::Stall { max_percent } => {
-                        advance(shard, step, Some(max_percent));
-                    }
-                    RestoreOutcome::PrimariesNeverAllocated {
-                        explanation,
-                        observations,
-                    } => {
+                }
+                RestoreOutcome::Fail {
+                    after_observations,
+                    explanation,
+                } => {
+                    if obs > after_observations {
+                        shard.state = ShardState::Unassigned;
+                        shard.recovery = RecoveryKind::None;
+                        shard.recovered = 0;
                         shard.explanation = Some(explanation);
-                        if obs >= observations
-                            && let Some(rs) = shard.restore.as_mut()
-                        {
+                        if let Some(rs) = shard.restore.as_mut() {
                             rs.done = true;
+                            rs.failed = true;
                         }
-                    }
-                    RestoreOutcome::Fail {
-                        after_observations,
-                        explanation,
-                    } => {
-                        if obs > after_observations {
-                            shard.state = ShardState::Unassigned;
-                            shard.recovery = RecoveryKind::None;
-                            shard.recovered = 0;
-                            shard.explanation = Some(explanation);
-                            if let Some(rs) = shard.restore.as_mut() {
-                                rs.done = true;
-                                rs.failed = true;
-                            }
-                        } else {
-                            advance(shard, step, Some(99.0));
-                        }
+                    } else {
+                        advance(shard, step, Some(99.0));
                     }
                 }
             }
-        }
-        self.restores = restores;
+        });
         self.settle_restores(true);
     }
 
-    /// Bring each restore's row up to date with its shards: `INIT` becomes `STARTED` once a
-    /// shard recovers or an index was deleted; a restore with nothing left restoring ends, and
-    /// one with failed shards first shows `FAILURE` for one more observation (`observed`).
-    /// Shards of deleted indices do not count as failed here: CrateDB removes such an entry
-    /// at once.
+    /// Apply `f` to every shard running restores recover (indices not deleted) and count
+    /// them anew by progress.
+    fn pass_over_restores(&mut self, f: &mut dyn FnMut(&mut ShardRt)) {
+        let mut restores = std::mem::take(&mut self.restores);
+        for r in &mut restores {
+            for ix in r.indices.iter_mut().filter(|ix| !ix.deleted) {
+                let mut counts = ShardCounts::default();
+                if let Some(shards) =
+                    self.index_shards_mut(&ix.schema, &ix.table, ix.partition.as_deref())
+                {
+                    for &id in &ix.shards {
+                        let Some(shard) = shard_in_mut(shards, id) else {
+                            continue;
+                        };
+                        f(shard);
+                        let Some(rs) = &shard.restore else {
+                            continue;
+                        };
+                        counts.pending += usize::from(!rs.done);
+                        counts.failed += usize::from(rs.failed);
+                        counts.active += usize::from(matches!(
+                            shard.state,
+                            ShardState::Recovering | ShardState::Started
+                        ));
+                    }
+                }
+                ix.counts = counts;
+            }
+            r.recount();
+        }
+        self.restores = restores;
+    }
+
+    /// Bring each restore's row up to date with its shard counts: `INIT` becomes `STARTED`
+    /// once a shard recovers or an index was deleted; a restore with nothing left restoring
+    /// ends, and one with failed shards first shows `FAILURE` for one more observation
+    /// (`observed`). Shards of deleted indices do not count as failed here: CrateDB removes
+    /// such an entry at once.
     fn settle_restores(&mut self, observed: bool) {
         let restores = std::mem::take(&mut self.restores);
         let mut keep = Vec::with_capacity(restores.len());
         for mut r in restores {
-            let (mut all_done, mut any_failed, mut any_active) = (true, false, false);
-            for ix in r.indices.iter().filter(|ix| !ix.deleted) {
-                let Some(shards) =
-                    self.index_shards(&ix.schema, &ix.table, ix.partition.as_deref())
-                else {
-                    continue;
-                };
-                for &id in &ix.shards {
-                    let Some(shard) = shard_in(shards, id) else {
-                        continue;
-                    };
-                    let Some(rs) = &shard.restore else {
-                        continue;
-                    };
-                    any_active |=
-                        matches!(shard.state, ShardState::Recovering | ShardState::Started);
-                    all_done &= rs.done;
-                    any_failed |= rs.failed;
-                }
-            }
-            if r.state == "INIT" && (any_active || r.indices.iter().any(|ix| ix.deleted)) {
+            if r.state == "INIT" && (r.live.active > 0 || r.any_deleted) {
                 r.state = "STARTED";
             }
-            if !all_done {
+            let (all_done, any_failed) = (r.live.pending == 0, r.live.failed > 0);
+            if !all_done || (any_failed && !observed) {
                 keep.push(r);
-            } else if any_failed && r.state != "FAILURE" && observed {
+            } else if any_failed && r.state != "FAILURE" {
                 r.state = "FAILURE";
-                keep.push(r);
-            } else if any_failed && !observed {
                 keep.push(r);
             } else {
                 self.finish_restore(&r);
@@ -1048,58 +1109,60 @@ impl Cluster {
         if bytes == 0 {
             return;
         }
-        let restores = std::mem::take(&mut self.restores);
-        for ix in restores.iter().flat_map(|r| &r.indices) {
-            if ix.deleted {
-                continue;
+        self.pass_over_restores(&mut |shard| {
+            if shard.state != ShardState::Recovering {
+                return;
             }
-            let Some(shards) =
-                self.index_shards_mut(&ix.schema, &ix.table, ix.partition.as_deref())
-            else {
-                continue;
+            let cap = match shard.restore.as_ref().map(|rs| &rs.behaviour) {
+                None => return,
+                Some(RestoreOutcome::Stall { max_percent }) => Some(*max_percent),
+                Some(RestoreOutcome::Fail { .. }) => Some(99.0),
+                Some(_) => None,
             };
-            for &id in &ix.shards {
-                let Some(shard) = shard_in_mut(shards, id) else {
-                    continue;
-                };
-                if shard.state != ShardState::Recovering {
-                    continue;
-                }
-                let cap = match shard.restore.as_ref().map(|rs| &rs.behaviour) {
-                    None => continue,
-                    Some(RestoreOutcome::Stall { max_percent }) => Some(*max_percent),
-                    Some(RestoreOutcome::Fail { .. }) => Some(99.0),
-                    Some(_) => None,
-                };
-                shard.recovered = (shard.recovered + bytes).min(shard.used);
-                if let Some(cap) = cap {
-                    shard.recovered = shard
-                        .recovered
-                        .min((shard.used as f64 * cap / 100.0) as u64);
-                } else if shard.recovered >= shard.used {
-                    shard.state = ShardState::Started;
-                    if let Some(rs) = shard.restore.as_mut() {
-                        rs.done = true;
-                    }
+            shard.recovered = (shard.recovered + bytes).min(shard.used);
+            if let Some(cap) = cap {
+                shard.recovered = shard
+                    .recovered
+                    .min((shard.used as f64 * cap / 100.0) as u64);
+            } else if shard.recovered >= shard.used {
+                shard.state = ShardState::Started;
+                if let Some(rs) = shard.restore.as_mut() {
+                    rs.done = true;
                 }
             }
-        }
-        self.restores = restores;
+        });
         // remove completed restores without counting an observation
         self.settle_restores(false);
     }
 
-    /// Mark the indices of `schema.table` (all partitions, or the one with `partition`) as
-    /// deleted in running restores; a restore with nothing left restoring ends.
-    fn forget_in_restores(&mut self, schema: &str, table: &str, partition: Option<&str>) {
+    /// Mark the indices of `schema.table` (all of them, or the partitions in `partitions`) as
+    /// deleted in running restores; a restore with nothing left restoring ends. Costs the
+    /// number of indices marked, not the size of the restores.
+    fn forget_in_restores(
+        &mut self,
+        schema: &str,
+        table: &str,
+        partitions: Option<&HashSet<&str>>,
+    ) {
+        let key = (schema.to_string(), table.to_string());
         let mut touched = false;
-        for ix in self.restores.iter_mut().flat_map(|r| r.indices.iter_mut()) {
-            if ix.schema == schema
-                && ix.table == table
-                && (partition.is_none() || ix.partition.as_deref() == partition)
-            {
-                ix.deleted = true;
-                touched = true;
+        for r in &mut self.restores {
+            let Some(positions) = r.by_relation.get(&key) else {
+                continue;
+            };
+            for &i in positions {
+                let ix = &mut r.indices[i];
+                let hit = match (partitions, ix.partition.as_deref()) {
+                    (None, _) => true,
+                    (Some(set), Some(p)) => set.contains(p),
+                    (Some(_), None) => false,
+                };
+                if hit && !ix.deleted {
+                    ix.deleted = true;
+                    r.live.sub(ix.counts);
+                    r.any_deleted = true;
+                    touched = true;
+                }
             }
         }
         if touched {
@@ -1108,10 +1171,27 @@ impl Cluster {
     }
 
     fn rename_relation_in_restores(&mut self, from: &(String, String), to: &(String, String)) {
-        for ix in self.restores.iter_mut().flat_map(|r| r.indices.iter_mut()) {
-            if !ix.deleted && ix.schema == from.0 && ix.table == from.1 {
-                ix.schema = to.0.clone();
-                ix.table = to.1.clone();
+        for r in &mut self.restores {
+            let Some(positions) = r.by_relation.remove(from) else {
+                continue;
+            };
+            let mut kept = Vec::new();
+            let mut moved = Vec::new();
+            for i in positions {
+                let ix = &mut r.indices[i];
+                if ix.deleted {
+                    kept.push(i);
+                } else {
+                    ix.schema = to.0.clone();
+                    ix.table = to.1.clone();
+                    moved.push(i);
+                }
+            }
+            if !kept.is_empty() {
+                r.by_relation.insert(from.clone(), kept);
+            }
+            if !moved.is_empty() {
+                r.by_relation.entry(to.clone()).or_default().extend(moved);
             }
         }
     }
@@ -1129,6 +1209,19 @@ impl Cluster {
             }
             _ => false,
         }
+    }
+
+    /// Delete partitions (`DELETE FROM t WHERE <partition columns> = ...`) of `schema.table`:
+    /// their shards go, and running restores count theirs as deleted.
+    pub fn delete_partitions(&mut self, schema: &str, table: &str, idents: &[String]) {
+        let key = (schema.to_string(), table.to_string());
+        if let Some(rel) = self.relations.get_mut(&key) {
+            for ident in idents {
+                rel.partitions.remove(ident);
+            }
+        }
+        let set: HashSet<&str> = idents.iter().map(String::as_str).collect();
+        self.forget_in_restores(schema, table, Some(&set));
     }
 
     pub fn rename_table(
@@ -1618,6 +1711,10 @@ impl Cluster {
                     schema: target.0.clone(),
                     table: target.1.clone(),
                     partition: partition_ident.clone(),
+                    counts: ShardCounts {
+                        pending: restoring.len(),
+                        ..ShardCounts::default()
+                    },
                     shards: restoring,
                     deleted: false,
                 });
@@ -1692,13 +1789,12 @@ impl Cluster {
         }
 
         if !indices.is_empty() {
-            self.restores.push(RestoreRt {
-                id: restore_id,
-                repository: req.repository.clone(),
-                snapshot: snap.name.clone(),
-                state: "INIT",
+            self.restores.push(RestoreRt::new(
+                restore_id,
+                req.repository.clone(),
+                snap.name.clone(),
                 indices,
-            });
+            ));
             if req.wait_for_completion {
                 self.run_to_completion();
             }

@@ -545,6 +545,82 @@ fn eval_const(e: &Expr, params: &[Value]) -> Result<Value, SqlError> {
     eval(&be, &NoRow, &EvalCtx::new(params))
 }
 
+/// `DELETE FROM schema.name [WHERE cond]` where it deletes whole partitions
+/// (`DeletePlanner`: a condition on partition columns only is `DeletePartitions`, no condition
+/// on a partitioned table `DeleteAllPartitions`): the matching partitions go, with their shards
+/// and their part of running restores. The row count is CrateDB's `-1` (unknown), or `0` when
+/// no partition matches. Deleting rows is not modelled.
+fn delete_partitions(
+    st: &mut Cluster,
+    schema: &str,
+    name: &str,
+    where_: Option<&Expr>,
+    params: &[Value],
+) -> Result<i64, SqlError> {
+    let fqn = format!("{schema}.{name}");
+    if Rel::resolve(schema, name).is_some() || SYSTEM_RELATIONS.contains(&(schema, name)) {
+        return Err(SqlError::not_modelled(format!("DELETE FROM {fqn}")));
+    }
+    let key = (schema.to_string(), name.to_string());
+    let rel = st
+        .relations
+        .get(&key)
+        .ok_or_else(|| SqlError::relation_unknown(&fqn))?;
+    if rel.kind != RelKind::Table || rel.closed || !rel.is_partitioned() {
+        return Err(SqlError::not_modelled(format!(
+            "deleting rows of {fqn} (only DELETE of whole partitions of an open partitioned table is modelled)"
+        )));
+    }
+    let columns: Vec<(String, ColType)> = rel
+        .partitioned_by
+        .iter()
+        .map(|c| (c.clone(), ColType::Text))
+        .collect();
+    let matching: Vec<String> = match where_ {
+        None => rel.partitions.keys().cloned().collect(),
+        Some(w) => {
+            let mut b = crate::eval::Binder::new(
+                vec![vec![key.0.clone(), key.1.clone()], vec![key.1.clone()]],
+                &columns,
+            );
+            let (cond, _) = b.bind(w, false).map_err(|e| {
+                if e.sqlstate == "42703" {
+                    SqlError::not_modelled(format!(
+                        "DELETE FROM {fqn} with a condition on other columns than its partition columns ({}): that deletes rows",
+                        rel.partitioned_by.join(", ")
+                    ))
+                } else {
+                    e
+                }
+            })?;
+            let ctx = EvalCtx::new(params);
+            let mut out = Vec::new();
+            for (ident, p) in &rel.partitions {
+                let row: Vec<Value> = rel
+                    .partitioned_by
+                    .iter()
+                    .map(|c| {
+                        p.values
+                            .iter()
+                            .find(|(k, _)| k == c)
+                            .map(|(_, v)| v.clone())
+                            .unwrap_or(Value::Null)
+                    })
+                    .collect();
+                if eval(&cond, &row, &ctx)?.is_true() {
+                    out.push(ident.clone());
+                }
+            }
+            out
+        }
+    };
+    if matching.is_empty() {
+        return Ok(0);
+    }
+    st.delete_partitions(schema, name, &matching);
+    Ok(-1)
+}
+
 fn as_bool(v: &Value, what: &str) -> Result<bool, SqlError> {
     match v.coerce(&ColType::Bool) {
         Ok(Value::Bool(b)) => Ok(b),
@@ -767,10 +843,10 @@ fn run(
                     Err(SqlError::relation_unknown(&format!("{schema}.{name}")))
                 }
             }
-            Statement::Delete { table, .. } => Err(SqlError::not_modelled(format!(
-                "DELETE FROM {}",
-                table.display()
-            ))),
+            Statement::Delete { table, where_ } => {
+                let (schema, name) = resolve_table(table, &session.schema)?;
+                delete_partitions(st, &schema, &name, where_.as_ref(), params).map(done)
+            }
             Statement::AlterUser { user, props } => {
                 alter_user(st, session, user, props, params)?;
                 Ok(done(1))

@@ -141,6 +141,14 @@
 //!     `RESET GLOBAL setting [, ...]` for the settings listed in
 //!     [`settings::SETTINGS`] (unknown → `Setting '<name>' is not supported`);
 //!   * `ALTER TABLE t RENAME TO t2`, `DROP TABLE [IF EXISTS] t`;
+//!   * `DELETE FROM t [WHERE cond]` where it deletes whole partitions of an
+//!     open partitioned table, CrateDB's way to drop a partition
+//!     (`DeletePlanner`): `cond` may read only partition columns (any
+//!     expression, parameters included) and selects the partitions it is true
+//!     for; without `WHERE` every partition goes. The answer is CrateDB's row
+//!     count `-1` (tag `DELETE -1`, which tokio-postgres reads as 0; HTTP
+//!     `"rowcount": -1`; crash `DELETE OK, -1 rows affected`), or `0` when no
+//!     partition matches; the table itself stays;
 //!   * `ALTER USER|ROLE u SET (password = ..., jwt = NULL | {iss = .., username = .., aud = ..})`.
 //! * Virtual relations with CrateDB's column names and types: `sys.nodes`,
 //!   `sys.cluster` (nested effective `settings`), `sys.repositories` (settings
@@ -192,6 +200,16 @@
 //!   source table (if it exists) counts those rows (the bug 5.7.2 fixed).
 //!   Restore outcomes ([`RestoreOutcome`]) are looked up by target name, then
 //!   source name, then snapshot.
+//! * Cancelling a restore by dropping what it restores (CrateDB has no `KILL`
+//!   for a restore; its documentation says to drop the tables or partitions):
+//!   `DROP TABLE` of a relation being restored removes it and its shards, and
+//!   `DELETE FROM t WHERE <partition columns> = ...` a partition. As
+//!   `RestoreService.updateRestoreStateWithDeletedIndices` does, the deleted
+//!   shards stay in the `sys.snapshot_restore` row's `shards` with state
+//!   `FAILURE` while the rest of the restore goes on (the row's `state` turns
+//!   `STARTED`); the row disappears once nothing of the restore is left
+//!   restoring, at once when the drop was the last piece, without a
+//!   `FAILURE` row state for the deleted shards.
 //! * Deterministic restore progress ([`ProgressMode`]): by default every
 //!   statement reading `sys.shards` or `sys.snapshot_restore` advances
 //!   recovering shards after it has produced its result; per snapshot or
@@ -247,6 +265,9 @@
 //!   does); over HTTP and crash the message is `ExceptionName[message]`.
 //!   Parser error messages say `mismatched input '<token>' expecting ...`
 //!   but list only what this simulator accepts.
+//! * `DELETE` of rows (a plain table, a condition on other than partition
+//!   columns), of closed tables, views and system tables is refused as not
+//!   modelled.
 //! * Restore details: `wait_for_completion = true` drives the restore to its
 //!   end inside the statement and answers `RESTORE 1` even for a
 //!   [`RestoreOutcome::Fail`] (a [`RestoreOutcome::Stall`] stays

@@ -235,8 +235,13 @@ fn respond(engine: &Engine, outcome: Outcome, format: Option<&Format>) -> PgWire
 fn outcome_to_response(outcome: Outcome, format: Option<&Format>) -> PgWireResult<Response> {
     match outcome {
         Outcome::Error(e) => Err(sql_error_to_pg(&e)),
+        // CrateDB's tag carries its row count as is: `DELETE -1` when it is unknown
+        // (a partition delete).
+        Outcome::Command { command, rowcount } if rowcount < 0 => Ok(Response::Execution(
+            Tag::new(&format!("{command} {rowcount}")),
+        )),
         Outcome::Command { command, rowcount } => Ok(Response::Execution(
-            Tag::new(command).with_rows(rowcount.max(0) as usize),
+            Tag::new(command).with_rows(rowcount as usize),
         )),
         Outcome::Rows(q) => {
             let schema = Arc::new(field_infos(&q.fields, format));

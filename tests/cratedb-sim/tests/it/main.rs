@@ -3,6 +3,7 @@
 mod common;
 
 mod binary;
+mod cancel;
 mod crash;
 mod crash_real;
 mod http_sql;
