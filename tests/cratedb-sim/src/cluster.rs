@@ -830,7 +830,23 @@ impl Cluster {
             );
         }
         for s in &c.storages {
+            let mut names = HashSet::new();
             for snap in s.snapshots.iter().map(|s| &s.def) {
+                if !names.insert(snap.name.as_str()) {
+                    return Err(SimError::Config(format!(
+                        "two snapshots named '{}' in one storage",
+                        snap.name
+                    )));
+                }
+                if !matches!(
+                    snap.state.as_str(),
+                    "SUCCESS" | "PARTIAL" | "FAILED" | "INCOMPATIBLE" | "IN_PROGRESS"
+                ) {
+                    return Err(SimError::Config(format!(
+                        "snapshot '{}' has state '{}'; CrateDB's states are SUCCESS, PARTIAL, FAILED, INCOMPATIBLE and IN_PROGRESS",
+                        snap.name, snap.state
+                    )));
+                }
                 if Version::parse(&snap.version).is_none() {
                     return Err(SimError::Config(format!(
                         "snapshot '{}' has a bad version '{}'",

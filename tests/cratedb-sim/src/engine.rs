@@ -289,7 +289,8 @@ impl Engine {
                         if let Some(a) = &from.alias {
                             quals = vec![vec![a.clone()]];
                         }
-                        (Some(rel), quals, rel.columns())
+                        let version = self.lock().version.clone();
+                        (Some(rel), quals, rel.columns_for(&version))
                     }
                 };
                 let plan =

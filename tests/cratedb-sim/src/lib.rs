@@ -155,13 +155,30 @@
 //!   as given, CrateDB's masked ones — `access_key`, `secret_key`,
 //!   `session_token`, `account`, `key`, `sas_token` — as `[xxxxx]`; the
 //!   unmasked values through [`SimulatorHandle::repository`]), `sys.snapshots` (only snapshots reachable through
-//!   an existing repository), `sys.snapshot_restore` (a row only while a
+//!   an existing repository; see below), `sys.snapshot_restore` (a row only while a
 //!   restore has shards restoring), `sys.shards` (primaries and replicas,
 //!   `recovery` NULL before a shard starts recovering), `sys.allocations`
 //!   (explanations for unassigned shards), `sys.users`, `sys.privileges`,
 //!   `sys.jobs` (seeded jobs plus the statement itself), `sys.jobs_log`,
 //!   `information_schema.tables` (user relations plus system tables) and
 //!   `information_schema.table_partitions`.
+//! * The snapshot catalog: any number of snapshots per storage
+//!   ([`SnapshotDef`]; names unique per storage), with CrateDB's states
+//!   (`SUCCESS`, `PARTIAL`, `FAILED`, `INCOMPATIBLE`, `IN_PROGRESS`), settable
+//!   `started`/`finished`, `version`, `failures` and `reason`, and
+//!   `include_global_state`. `sys.snapshots` has `SysSnapshotsTableInfo`'s
+//!   columns and types: `name`, `repository`, `concrete_indices` (index
+//!   names), `tables`, `table_partitions` (`values` as text), `started`,
+//!   `finished` (`timestamptz`), `version`, `state`, `failures` (`text[]`), and
+//!   from 5.9.0 also `id`, `relations`, `reason`, `total_shards` (`integer`)
+//!   and `include_global_state` (before 5.9.0 those are unknown columns). An
+//!   `IN_PROGRESS` snapshot is one the simulated cluster creates itself:
+//!   listed from 5.7.3 on (`SysSnapshots.snapshotsInProgress`) with `finished`
+//!   at epoch 0, the server's `version` and no failures; `RESTORE` says
+//!   `snapshot does not exist` as it is not in the repository's data yet. Only
+//!   `SUCCESS` and `PARTIAL` restore (else `unsupported snapshot state [..]`).
+//!   `CREATE REPOSITORY ... WITH (readonly = true, ...)` is accepted and shown
+//!   in `sys.repositories.settings` (as text, like every setting).
 //! * Restores: conflicts (`RelationAlreadyExists` 42P07; existing partitions
 //!   XX000 — `PartitionAlreadyExistsException` on ≥ 5.6, the "open index with
 //!   same name already exists" `SnapshotRestoreException` before 5.6 for
@@ -271,7 +288,11 @@
 //! * Restore details: `wait_for_completion = true` drives the restore to its
 //!   end inside the statement and answers `RESTORE 1` even for a
 //!   [`RestoreOutcome::Fail`] (a [`RestoreOutcome::Stall`] stays
-//!   asynchronous); `PARTIAL` snapshots restore completely; replicas are
+//!   asynchronous); `PARTIAL` snapshots restore completely (CrateDB refuses an index
+//!   with failed shards: `index [..] wasn't fully snapshotted - cannot
+//!   restore`; the simulator does not tie `failures` to indices), and a snapshot
+//!   whose metadata cannot be read (CrateDB's `FAILED` row of NULLs) is not
+//!   modelled; replicas are
 //!   derived (started once their primary is started and
 //!   `cluster.routing.allocation.enable` is `all`); repository errors use
 //!   CrateDB 5.x texts (`[repo] missing` from `RepositoryMissingException`,

@@ -172,25 +172,40 @@ impl Storage {
     }
 }
 
-/// A snapshot in a storage location.
+/// A snapshot in a storage location (a row of `sys.snapshots` once a repository reaches it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SnapshotDef {
     pub name: String,
     /// The CrateDB version that created the snapshot (`sys.snapshots.version`).
     #[serde(default = "default_snapshot_version")]
     pub version: String,
-    /// `SUCCESS` (default), `PARTIAL`, `FAILED` or `IN_PROGRESS`.
+    /// `SUCCESS` (default), `PARTIAL`, `FAILED`, `INCOMPATIBLE` or `IN_PROGRESS`
+    /// (CrateDB's `SnapshotState`). Only `SUCCESS` and `PARTIAL` restore. `IN_PROGRESS` is a
+    /// snapshot the simulated cluster is creating itself (CrateDB lists those from its cluster
+    /// state with `finished` at epoch 0 and its own version; `RESTORE` does not find them). A
+    /// snapshot another cluster is still writing is not in the repository yet: leave it out.
     #[serde(default = "default_snapshot_state")]
     pub state: String,
     /// Snapshot UUID (`sys.snapshots.id`); derived from the name when empty.
     #[serde(default)]
     pub uuid: String,
-    /// Start time, epoch milliseconds.
+    /// Start time, epoch milliseconds (`sys.snapshots.started`).
     #[serde(default = "default_started")]
     pub started: i64,
-    /// Finish time, epoch milliseconds.
+    /// Finish time, epoch milliseconds (`sys.snapshots.finished`).
     #[serde(default = "default_finished")]
     pub finished: i64,
+    /// Shard failures of a `PARTIAL` or `FAILED` snapshot (`sys.snapshots.failures`), as CrateDB
+    /// prints them (`SnapshotShardFailure{shardId=[.., 0], reason='..', nodeId='..',
+    /// status=..}`).
+    #[serde(default)]
+    pub failures: Vec<String>,
+    /// Why the snapshot failed (`sys.snapshots.reason`); NULL for a successful one.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Whether the snapshot holds the cluster's global state (`sys.snapshots.include_global_state`).
+    #[serde(default = "default_true")]
+    pub include_global_state: bool,
     #[serde(default)]
     pub tables: Vec<TableDef>,
     #[serde(default)]
@@ -220,6 +235,9 @@ fn default_started() -> i64 {
 fn default_finished() -> i64 {
     1_718_000_060_000
 }
+fn default_true() -> bool {
+    true
+}
 
 impl SnapshotDef {
     /// A successful snapshot created by CrateDB 5.10.3 with no content.
@@ -231,6 +249,9 @@ impl SnapshotDef {
             uuid: String::new(),
             started: default_started(),
             finished: default_finished(),
+            failures: Vec::new(),
+            reason: None,
+            include_global_state: true,
             tables: Vec::new(),
             views: Vec::new(),
             users: None,
@@ -243,9 +264,44 @@ impl SnapshotDef {
         self.version = v.into();
         self
     }
-    /// Snapshot state (`SUCCESS`, `PARTIAL`, `FAILED`).
+    /// Snapshot state (`SUCCESS`, `PARTIAL`, `FAILED`, `INCOMPATIBLE`, `IN_PROGRESS`; see
+    /// [`SnapshotDef::state`](struct@SnapshotDef)).
     pub fn state(mut self, s: impl Into<String>) -> Self {
         self.state = s.into();
+        self
+    }
+    /// The snapshot's UUID (`sys.snapshots.id`).
+    pub fn uuid(mut self, uuid: impl Into<String>) -> Self {
+        self.uuid = uuid.into();
+        self
+    }
+    /// When the snapshot started, epoch milliseconds.
+    pub fn started(mut self, epoch_millis: i64) -> Self {
+        self.started = epoch_millis;
+        self
+    }
+    /// When the snapshot finished, epoch milliseconds.
+    pub fn finished(mut self, epoch_millis: i64) -> Self {
+        self.finished = epoch_millis;
+        self
+    }
+    /// The shard failures listed in `sys.snapshots.failures`.
+    pub fn failures<I, S>(mut self, failures: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.failures = failures.into_iter().map(Into::into).collect();
+        self
+    }
+    /// The failure reason shown in `sys.snapshots.reason`.
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+    /// Whether the snapshot includes the global cluster state (default: yes).
+    pub fn include_global_state(mut self, include: bool) -> Self {
+        self.include_global_state = include;
         self
     }
     /// Add a (partitioned or plain) table.

@@ -3,7 +3,7 @@
 
 use crate::cluster::{
     Cluster, PartitionRt, RecoveryKind, RelKind, RelationRt, RestoreRt, ShardRt, ShardState,
-    SnapRt, index_name, shard_in,
+    SnapRt, Version, index_name, shard_in,
 };
 use crate::error::SqlError;
 use crate::eval::{Row, RowSink, subscript_path};
@@ -47,6 +47,41 @@ impl Rel {
             ("information_schema", "table_partitions") => Rel::TablePartitions,
             _ => return None,
         })
+    }
+
+    /// The columns of the relation as CrateDB `version` has them.
+    pub fn columns_for(self, version: &Version) -> Vec<(String, ColType)> {
+        let all = self.columns();
+        match self.column_map(version) {
+            None => all,
+            Some(map) => map.iter().map(|&i| all[i].clone()).collect(),
+        }
+    }
+
+    /// Positions in [`Rel::columns`] (the newest layout) of the columns CrateDB `version` has;
+    /// `None` when it has them all.
+    pub fn column_map(self, version: &Version) -> Option<Vec<usize>> {
+        match self {
+            // SysSnapshotsTableInfo gained these with 5.9.0.
+            Rel::Snapshots if !version.at_least(5, 9, 0) => {
+                let added = [
+                    "id",
+                    "relations",
+                    "reason",
+                    "total_shards",
+                    "include_global_state",
+                ];
+                Some(
+                    self.columns()
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, (n, _))| !added.contains(&n.as_str()))
+                        .map(|(i, _)| i)
+                        .collect(),
+                )
+            }
+            _ => None,
+        }
     }
 
     /// Reading it counts as an observation of restore progress.
@@ -719,14 +754,23 @@ impl Row for PartitionRow<'_> {
 
 /// A row of `sys.snapshots`.
 struct SnapshotRow<'a> {
+    c: &'a Cluster,
     repo: &'a str,
     s: &'a SnapRt,
+    /// The version's columns as positions in the newest layout (see [`Rel::column_map`]).
+    map: Option<&'a [usize]>,
 }
 
 impl Row for SnapshotRow<'_> {
     fn cell(&self, col: usize) -> Value {
         let s = &self.s.def;
         let tables = || s.tables.iter().enumerate();
+        // A snapshot this cluster is still creating comes from its SnapshotsInProgress:
+        // `finished` 0, the server's version, no failures.
+        let in_progress = s.state == "IN_PROGRESS";
+        let col = self
+            .map
+            .map_or(col, |m| m.get(col).copied().unwrap_or(usize::MAX));
         match col {
             0 => Value::text(Cluster::snapshot_uuid(s)),
             1 => Value::text(&s.name),
@@ -783,10 +827,13 @@ impl Row for SnapshotRow<'_> {
                     .collect(),
             ),
             7 => Value::Ts(s.started),
-            8 => Value::Ts(s.finished),
+            8 => Value::Ts(if in_progress { 0 } else { s.finished }),
+            9 if in_progress => Value::text(&self.c.version_text),
             9 => Value::text(&s.version),
             10 => Value::text(&s.state),
-            11 => Value::Array(Vec::new()),
+            11 if in_progress => Value::Array(Vec::new()),
+            11 => Value::Array(s.failures.iter().map(Value::text).collect()),
+            12 => Value::opt_text(s.reason.as_deref()),
             13 => Value::Int(
                 tables()
                     .map(|(_, t)| {
@@ -799,7 +846,7 @@ impl Row for SnapshotRow<'_> {
                     })
                     .sum(),
             ),
-            14 => Value::Bool(true),
+            14 => Value::Bool(s.include_global_state),
             _ => Value::Null,
         }
     }
@@ -905,9 +952,23 @@ fn scan_rows_of(
             Ok(true)
         }
         Rel::Snapshots => {
+            let map = Rel::Snapshots.column_map(&c.version);
+            // SysSnapshots lists the cluster's own snapshots in progress from 5.7.3 on.
+            let in_progress_shown = c.version.at_least(5, 7, 3);
             for repo in c.repositories.keys() {
                 for s in c.repo_snapshots(repo) {
-                    emit!(sink, SnapshotRow { repo, s });
+                    if s.def.state == "IN_PROGRESS" && !in_progress_shown {
+                        continue;
+                    }
+                    emit!(
+                        sink,
+                        SnapshotRow {
+                            c,
+                            repo,
+                            s,
+                            map: map.as_deref()
+                        }
+                    );
                 }
             }
             Ok(true)

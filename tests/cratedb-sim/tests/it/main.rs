@@ -13,3 +13,4 @@ mod repository_s3;
 mod restore;
 mod restore_options;
 mod sidecar;
+mod snapshots;
