@@ -227,8 +227,8 @@ impl RelationRt {
 /// One index (a table or a partition) a restore recovers.
 #[derive(Debug, Clone)]
 pub struct RestoreIndex {
-    pub schema: String,
-    pub table: String,
+    /// `(schema, table)`, the key of [`Cluster::relations`].
+    pub relation: (String, String),
     pub partition: Option<String>,
     /// Ids of its shards the restore recovers.
     pub shards: Vec<u32>,
@@ -286,10 +286,7 @@ impl RestoreRt {
     ) -> RestoreRt {
         let mut by_relation: HashMap<(String, String), Vec<usize>> = HashMap::new();
         for (i, ix) in indices.iter().enumerate() {
-            by_relation
-                .entry((ix.schema.clone(), ix.table.clone()))
-                .or_default()
-                .push(i);
+            by_relation.entry(ix.relation.clone()).or_default().push(i);
         }
         let mut r = RestoreRt {
             id,
@@ -955,15 +952,25 @@ impl Cluster {
         })
     }
 
-    fn index_shards_mut(
+    /// [`Cluster::index_shards`] by the relation's key.
+    pub fn index_shards_of(
+        &self,
+        relation: &(String, String),
+        partition: Option<&str>,
+    ) -> Option<&Vec<ShardRt>> {
+        let rel = self.relations.get(relation)?;
+        Some(match partition {
+            Some(p) => &rel.partitions.get(p)?.shards,
+            None => &rel.shards,
+        })
+    }
+
+    fn index_shards_of_mut(
         &mut self,
-        schema: &str,
-        table: &str,
+        relation: &(String, String),
         partition: Option<&str>,
     ) -> Option<&mut Vec<ShardRt>> {
-        let rel = self
-            .relations
-            .get_mut(&(schema.to_string(), table.to_string()))?;
+        let rel = self.relations.get_mut(relation)?;
         Some(match partition {
             Some(p) => &mut rel.partitions.get_mut(p)?.shards,
             None => &mut rel.shards,
@@ -1048,7 +1055,7 @@ impl Cluster {
             for ix in r.indices.iter_mut().filter(|ix| !ix.deleted) {
                 let mut counts = ShardCounts::default();
                 if let Some(shards) =
-                    self.index_shards_mut(&ix.schema, &ix.table, ix.partition.as_deref())
+                    self.index_shards_of_mut(&ix.relation, ix.partition.as_deref())
                 {
                     for &id in &ix.shards {
                         let Some(shard) = shard_in_mut(shards, id) else {
@@ -1100,9 +1107,7 @@ impl Cluster {
 
     fn finish_restore(&mut self, r: &RestoreRt) {
         for ix in r.indices.iter().filter(|ix| !ix.deleted) {
-            if let Some(shards) =
-                self.index_shards_mut(&ix.schema, &ix.table, ix.partition.as_deref())
-            {
+            if let Some(shards) = self.index_shards_of_mut(&ix.relation, ix.partition.as_deref()) {
                 for &id in &ix.shards {
                     if let Some(shard) = shard_in_mut(shards, id) {
                         shard.restore = None;
@@ -1198,8 +1203,7 @@ impl Cluster {
                 if ix.deleted {
                     kept.push(i);
                 } else {
-                    ix.schema = to.0.clone();
-                    ix.table = to.1.clone();
+                    ix.relation = to.clone();
                     moved.push(i);
                 }
             }
@@ -1724,8 +1728,7 @@ impl Cluster {
                 .collect();
             if !restoring.is_empty() {
                 indices.push(RestoreIndex {
-                    schema: target.0.clone(),
-                    table: target.1.clone(),
+                    relation: target.clone(),
                     partition: partition_ident.clone(),
                     counts: ShardCounts {
                         pending: restoring.len(),
@@ -1826,7 +1829,7 @@ impl Cluster {
         };
         let id = last.id.clone();
         let stalls = last.indices.iter().any(|ix| {
-            self.index_shards(&ix.schema, &ix.table, ix.partition.as_deref())
+            self.index_shards_of(&ix.relation, ix.partition.as_deref())
                 .is_some_and(|shards| {
                     ix.shards.iter().any(|&i| {
                         shard_in(shards, i)

@@ -285,8 +285,20 @@ impl<'p> Filter<'p> {
         Filter { conjuncts, cache }
     }
 
-    /// Whether `row` passes: every conjunct is true (`a AND b` is true only then).
+    /// Whether `row` passes: every conjunct is true (`a AND b` is true only then). Conjuncts
+    /// already known for the row's run are checked first.
     fn passes(&mut self, row: &dyn Row, ctx: &EvalCtx<'_>) -> Result<bool, SqlError> {
+        let stable = row.stable_columns();
+        for (i, (_, mask)) in self.conjuncts.iter().enumerate() {
+            if let (Some((sm, run)), Some(m), Some((cached, passed))) =
+                (stable, mask, self.cache[i])
+                && m & !sm == 0
+                && cached == run
+                && !passed
+            {
+                return Ok(false);
+            }
+        }
         for (i, (c, mask)) in self.conjuncts.iter().enumerate() {
             let run = stable_run(*mask, row);
             let passed = match (run, self.cache[i]) {
@@ -755,6 +767,11 @@ pub trait Row {
     fn stable_columns(&self) -> Option<(u64, u64)> {
         None
     }
+    /// The text of column `col` without building a value, where the row has it at hand;
+    /// `None` otherwise (and for NULL or non-text cells).
+    fn cell_str(&self, _col: usize) -> Option<&str> {
+        None
+    }
 }
 
 impl Row for Vec<Value> {
@@ -765,6 +782,12 @@ impl Row for Vec<Value> {
         match self.get(col) {
             Some(v) => subscript_path(v, path),
             None => Value::Null,
+        }
+    }
+    fn cell_str(&self, col: usize) -> Option<&str> {
+        match self.get(col) {
+            Some(Value::Text(s)) => Some(s),
+            _ => None,
         }
     }
 }
@@ -840,18 +863,23 @@ fn tri_not(v: Value) -> Value {
     }
 }
 
+/// Whether `op` holds for two values ordered `o`.
+fn ordering_holds(op: CmpOp, o: Ordering) -> bool {
+    match op {
+        CmpOp::Eq => o == Ordering::Equal,
+        CmpOp::Ne => o != Ordering::Equal,
+        CmpOp::Lt => o == Ordering::Less,
+        CmpOp::Gt => o == Ordering::Greater,
+        CmpOp::Le => o != Ordering::Greater,
+        CmpOp::Ge => o != Ordering::Less,
+    }
+}
+
 /// `probe op candidate` for two non-NULL values (incomparable values are unequal).
 fn cmp_holds(op: CmpOp, probe: &Value, candidate: &Value) -> bool {
     match probe.sql_cmp(candidate) {
         None => matches!(op, CmpOp::Ne),
-        Some(o) => match op {
-            CmpOp::Eq => o == Ordering::Equal,
-            CmpOp::Ne => o != Ordering::Equal,
-            CmpOp::Lt => o == Ordering::Less,
-            CmpOp::Gt => o == Ordering::Greater,
-            CmpOp::Le => o != Ordering::Greater,
-            CmpOp::Ge => o != Ordering::Less,
-        },
+        Some(o) => ordering_holds(op, o),
     }
 }
 
@@ -1071,6 +1099,12 @@ pub fn eval(e: &BExpr, row: &dyn Row, ctx: &EvalCtx<'_>) -> Result<Value, SqlErr
             }
         }
         BExpr::Cmp(op, l, r) => {
+            // `text_column op 'literal'` without building the cell's value
+            if let (BExpr::Col(i), BExpr::Lit(Value::Text(lit))) = (l.as_ref(), r.as_ref())
+                && let Some(text) = row.cell_str(*i)
+            {
+                return Ok(Value::Bool(ordering_holds(*op, text.cmp(lit.as_str()))));
+            }
             let (l, r) = (eval_cow(l, row, ctx)?, eval_cow(r, row, ctx)?);
             if l.is_null() || r.is_null() {
                 Value::Null
@@ -1696,12 +1730,13 @@ pub fn run_select(
         };
         scan(&mut sink)?;
     } else {
-        let mut groups: Vec<(Vec<Value>, Vec<Acc>)> = Vec::new();
+        // The aggregations of each group; the keys stay in `index`.
+        let mut groups: Vec<Vec<Acc>> = Vec::new();
         let mut index: HashMap<Key, usize, FxBuild> = HashMap::default();
         let fresh = || plan.aggs.iter().map(Acc::new).collect::<Vec<_>>();
         if plan.group_by.is_empty() {
             // A global aggregate has one row, even over no rows.
-            groups.push((Vec::new(), fresh()));
+            groups.push(fresh());
         }
         let key_mask = plan
             .group_by
@@ -1728,7 +1763,7 @@ pub fn run_select(
                     let g = match index.get(&key) {
                         Some(g) => *g,
                         None => {
-                            groups.push((key.0.clone(), fresh()));
+                            groups.push(fresh());
                             index.insert(key, groups.len() - 1);
                             groups.len() - 1
                         }
@@ -1737,11 +1772,15 @@ pub fn run_select(
                     g
                 }
             };
-            accumulate(&plan.aggs, &mut groups[g].1, row, &ctx)?;
+            accumulate(&plan.aggs, &mut groups[g], row, &ctx)?;
             Ok(true)
         };
         scan(&mut sink)?;
-        for (keys, accs) in groups {
+        let mut keys: Vec<Vec<Value>> = vec![Vec::new(); groups.len()];
+        for (k, g) in index {
+            keys[g] = k.0;
+        }
+        for (keys, accs) in keys.into_iter().zip(groups) {
             let aggs: Vec<Value> = accs
                 .into_iter()
                 .zip(&plan.aggs)

@@ -586,6 +586,18 @@ impl Row for ShardRow<'_> {
     fn stable_columns(&self) -> Option<(u64, u64)> {
         Some((0b11, self.copy.run))
     }
+
+    fn cell_str(&self, col: usize) -> Option<&str> {
+        let c = &self.copy;
+        match col {
+            0 => Some(c.schema),
+            1 => Some(c.table),
+            3 => c.ident,
+            8 => Some(c.state.name()),
+            10 => Some(c.state.routing_name()),
+            _ => None,
+        }
+    }
 }
 
 /// A row of `sys.allocations`.
@@ -750,6 +762,15 @@ impl Row for PartitionRow<'_> {
     fn stable_columns(&self) -> Option<(u64, u64)> {
         Some((0b11, self.run))
     }
+
+    fn cell_str(&self, col: usize) -> Option<&str> {
+        match col {
+            0 => Some(self.schema),
+            1 => Some(self.name),
+            2 => Some(self.ident),
+            _ => None,
+        }
+    }
 }
 
 /// A row of `sys.snapshots`.
@@ -871,7 +892,7 @@ impl Row for RestoreRow<'_> {
                     let current = (!ix.deleted)
                         .then(|| {
                             self.c
-                                .index_shards(&ix.schema, &ix.table, ix.partition.as_deref())
+                                .index_shards_of(&ix.relation, ix.partition.as_deref())
                         })
                         .flatten();
                     for &id in &ix.shards {
@@ -885,8 +906,8 @@ impl Row for RestoreRow<'_> {
                             })
                             .unwrap_or("FAILURE");
                         shards.push(Value::object([
-                            ("table_schema", Value::text(&ix.schema)),
-                            ("table_name", Value::text(&ix.table)),
+                            ("table_schema", Value::text(&ix.relation.0)),
+                            ("table_name", Value::text(&ix.relation.1)),
                             ("partition_ident", Value::opt_text(ix.partition.as_deref())),
                             ("shard_id", Value::Int(id as i64)),
                             ("state", Value::text(state)),
@@ -1164,6 +1185,9 @@ mod tests {
                 for (i, (name, ty)) in cols.iter().enumerate() {
                     let v = row.cell(i);
                     assert!(v.coerce(ty).is_ok(), "{rel:?}.{name}: {v:?} is no {ty:?}");
+                    if let Some(text) = row.cell_str(i) {
+                        assert_eq!(Value::text(text), v, "{rel:?}.{name}");
+                    }
                     if let Value::Object(m) = &v {
                         for k in m.keys() {
                             let path = [SubKey::Name(k.clone())];
