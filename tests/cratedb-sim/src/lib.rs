@@ -74,7 +74,8 @@
 //! prints timings for 10,000 tables with 100,000 primary shards and for 100
 //! partitioned tables with 365 partitions each: the restore Job's statements
 //! with a 10,000-element array take tens of milliseconds, `RESTORE ... ALL` of
-//! the 10,000 tables a few tens.
+//! the 10,000 tables a few tens. The ignored test `config_file_at_scale`
+//! (`tests/it/binary.rs`) times the binary starting from such a `--config`.
 //!
 //! ## What is modelled
 //!

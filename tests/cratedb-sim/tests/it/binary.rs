@@ -245,3 +245,53 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     let status = raw.split_whitespace().nth(1).unwrap().parse().unwrap();
     (status, raw.split_once("\r\n\r\n").unwrap().1.to_string())
 }
+
+/// How long the binary takes to start from a `--config` file with 10,000 tables (100,000
+/// primary shards) in the cluster and 10,000 in a snapshot. Prints the time; run with
+/// `cargo test --release -p cratedb-sim --test it -- --ignored --nocapture config_file_at_scale`.
+#[test]
+#[ignore = "timing at scale; prints, asserts nothing about speed"]
+fn config_file_at_scale() {
+    let dir = std::env::temp_dir().join(format!("cratedb-sim-scale-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg_path = dir.join("config.json");
+    let tables: Vec<serde_json::Value> = (0..10_000)
+        .map(|i| serde_json::json!({"schema": format!("s{}", i % 25), "name": format!("t{i:05}"), "shards": 10, "replicas": "0"}))
+        .collect();
+    let cfg = serde_json::json!({
+        "users": [{"name": "system", "password": "pw"}],
+        "tables": tables,
+        "storages": [{"type": "fs", "location": "/backups",
+                      "snapshots": [{"name": "snap", "tables": tables}]}],
+    })
+    .to_string();
+    std::fs::write(&cfg_path, &cfg).unwrap();
+    let started = std::time::Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cratedb-sim"))
+        .args([
+            "--pg-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--http-sql-listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(&cfg_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn binary");
+    let stdout = child.stdout.take().unwrap();
+    let child = Running(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    println!(
+        "--config with 10,000 tables in the cluster and 10,000 in a snapshot ({} KiB): serving after {:?}",
+        cfg.len() / 1024,
+        started.elapsed()
+    );
+    assert!(line.contains("\"pg\""), "{line}");
+    drop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -225,3 +225,25 @@ async fn partition_deletes_are_cratedbs_and_other_deletes_are_not_modelled() {
     assert!(sim.partitions().is_empty());
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn dropping_a_partitioned_table_being_restored_ends_its_restore() {
+    let sim = start(builder("5.10.3").restore_outcome("snap1", RestoreOutcome::stall())).await;
+    let client = system(&sim).await;
+    create_repo(&client, "repo").await.unwrap();
+    client
+        .execute(
+            r#"RESTORE SNAPSHOT "repo"."snap1" TABLE parted WITH (wait_for_completion = false)"#,
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(restore_row(&sim).await.unwrap().1.len(), 2);
+    assert_eq!(client.execute("DROP TABLE parted", &[]).await.unwrap(), 1);
+    assert!(sim.partitions().is_empty() && sim.shards().is_empty());
+    assert_eq!(restore_row(&sim).await, None);
+    // dropping it again is CrateDB's unknown relation
+    let err = client.execute("DROP TABLE parted", &[]).await.unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::UNDEFINED_TABLE));
+    sim.shutdown().await;
+}
