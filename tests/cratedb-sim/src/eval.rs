@@ -525,7 +525,7 @@ impl<'a> Binder<'a> {
                     let mut err = SqlError::new(
                         "UnsupportedFunctionException",
                         format!(
-                            "Unknown function: {}, no overload found for matching argument types: ({}, {}).",
+                            "Unknown function: ({}), no overload found for matching argument types: ({}, {}).",
                             e.display_name(),
                             lt.crate_name(),
                             rt.crate_name()
@@ -2103,7 +2103,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(f[0], ("(state = ANY([state]))".to_string(), ColType::Bool));
+        assert_eq!(f[0], ("state = ANY([state])".to_string(), ColType::Bool));
         let e = run_on("SELECT 'a' = ANY('a')", &c, &rows, &[]).unwrap_err();
         assert!(
             e.message.starts_with("Unknown function: ('a' = ANY('a'))"),

@@ -111,8 +111,10 @@
 //!     aggregating query (`ORDER BY expression 'x' must appear in the select
 //!     clause when grouping or global aggregation is used`); a `FILTER` on a
 //!     scalar function fails with `Only aggregate functions allow a FILTER
-//!     clause`. Output names are CrateDB 5.x's: the expression as written
-//!     (`count(*) FILTER (WHERE (state = 'STARTED'))`, `((a || '.') || b)`);
+//!     clause`. Output names are CrateDB 5.x's (`OutputNameFormatter`): the
+//!     expression as written (`count(*) FILTER (WHERE (state = 'STARTED'))`,
+//!     `((a || '.') || b)`, `x = ANY($1)` without parentheses, `SOME` shown
+//!     as `ANY`);
 //!   * `SELECT count(*) [[AS] alias] FROM <user table>`, the one read of user
 //!     tables: the documents of its started primary shards (see
 //!     [`SimulatorHandle::doc_count`]);

@@ -136,8 +136,9 @@ impl Expr {
                     None => call,
                 }
             }
+            // OutputNameFormatter.visitArrayComparisonExpression: no parentheses (SOME is ANY)
             Expr::AnyCmp { op, left, right } => format!(
-                "({} {} ANY({}))",
+                "{} {} ANY({})",
                 left.display_name(),
                 op.symbol(),
                 right.display_name()

@@ -1010,7 +1010,7 @@ mod tests {
         };
         assert_eq!(
             l.display_name(),
-            "(((schema_name || '.') || table_name) = ANY($1))"
+            "((schema_name || '.') || table_name) = ANY($1)"
         );
         assert!(
             matches!(r.as_ref(), Expr::AnyCmp { right, .. } if matches!(right.as_ref(), Expr::Array(a) if a.len() == 2))
