@@ -161,11 +161,16 @@ async fn the_imitation_prints_what_crash_prints() {
     let sim = start(
         builder("5.10.3")
             .table(TableDef::new("doc", "events").shards(3))
-            .table(TableDef::new("doc", "parted").partitioned_by(["day"])),
+            .table(
+                TableDef::new("doc", "parted")
+                    .partitioned_by(["day"])
+                    .partition(cratedb_sim::PartitionDef::new("day", 1)),
+            ),
     )
     .await;
     for sql in [
         "SELECT name, superuser FROM sys.users ORDER BY name",
+        "SELECT table_name, count(*), count(*) FILTER (WHERE state = 'STARTED') AS started, sum(recovery['size']['used']) FROM sys.shards WHERE schema_name || '.' || table_name = ANY(['doc.events', 'doc.parted']) GROUP BY table_name ORDER BY table_name",
         "SELECT table_name, closed, partitioned_by, number_of_shards FROM information_schema.tables WHERE table_schema = 'doc' ORDER BY table_name",
         "SELECT count(*), min(number_of_shards), avg(number_of_shards) FROM information_schema.tables WHERE table_schema = 'doc'",
         "SELECT settings['cluster']['routing'] FROM sys.cluster",
@@ -188,6 +193,13 @@ async fn the_imitation_prints_what_crash_prints() {
         normalize_duration(&run.stderr),
         "CONNECT OK\nSET OK, 1 row affected (N sec)"
     );
+    // a partition delete answers CrateDB's unknown row count, -1
+    let run = crash_c(&sim, "DELETE FROM parted WHERE day = 1").await;
+    assert_eq!(
+        normalize_duration(&run.stderr),
+        "CONNECT OK\nDELETE OK, -1 rows affected (N sec)"
+    );
+    assert!(sim.partitions().is_empty());
     sim.shutdown().await;
 }
 
