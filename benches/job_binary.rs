@@ -7,23 +7,14 @@
 #[path = "../tests/e2e/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[path = "support/rusage.rs"]
+mod rusage;
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 const NS: &str = "bench";
-
-/// Waits for `child` and returns its exit code and peak RSS in KiB. wait4 reports the rusage of
-/// exactly this process (getrusage(RUSAGE_CHILDREN) would also count the kubectl processes).
-fn wait_with_rusage(child: std::process::Child) -> (i32, i64) {
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: the pid is our own un-waited child; wait4 writes into locals we own.
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as libc::pid_t, "wait4");
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
-}
 
 fn main() {
     let measuring = std::env::args().any(|a| a == "--bench");
@@ -95,7 +86,7 @@ fn main() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-        let (code, rss) = wait_with_rusage(child);
+        let (code, rss) = rusage::wait_with_rusage(child);
         times.push(started.elapsed());
         peak_rss_kib = peak_rss_kib.max(rss);
         assert_eq!(code, 0, "run {i}");

@@ -149,13 +149,36 @@ pub struct Cli {
     )]
     pub webhook_password: Option<String>,
 
-    /// Seconds between progress polls of a running restore [default: 15, or 5 with --testing].
+    /// Longest seconds between two looks at a running restore (and at running backups before
+    /// it) [default: 15, or 5 with --testing]. The looks start a second apart and back off
+    /// towards this ceiling (a fifth of the time waited so far), so a short restore is seen to
+    /// end within about a second and a day-long one is looked at every interval.
     #[arg(long, env = "CRATEDB_RESTORE_POLL_INTERVAL")]
     pub poll_interval: Option<f64>,
 
-    /// Least seconds between progress writes to status.restore.
-    #[arg(long, env = "CRATEDB_RESTORE_PROGRESS_INTERVAL", default_value_t = 5.0)]
+    /// Seconds of the first wait between two looks (the floor of the back-off).
+    #[arg(
+        long,
+        env = "CRATEDB_RESTORE_FIRST_POLL_INTERVAL",
+        default_value_t = 1.0
+    )]
+    pub first_poll_interval: f64,
+
+    /// Least seconds between two progress writes to status.restore; a write also needs a change
+    /// a person would see (percent, shards started). The final status is always written.
+    #[arg(
+        long,
+        env = "CRATEDB_RESTORE_PROGRESS_INTERVAL",
+        default_value_t = 30.0
+    )]
     pub progress_interval: f64,
+
+    /// The uid of this run's Job (the webhook sets it from the Pod's controller-uid label). The
+    /// run keeps its record (the admitted request, a plan too large for the status) in
+    /// ConfigMaps owned by that Job; without it they are owned by the CrateDB resource and
+    /// removed when the run ends.
+    #[arg(long, env = "CRATEDB_RESTORE_JOB_UID")]
+    pub job_uid: Option<String>,
 
     /// Attempts per step on transient errors (CrateDB unreachable, API 429/5xx, conflicts).
     /// 0 (the default): retry with capped, jittered backoff until the restore deadline (cleanup
@@ -220,7 +243,9 @@ impl Cli {
             self.poll_interval.unwrap_or(default_poll),
             "--poll-interval",
         )?;
+        config.first_poll = seconds(self.first_poll_interval, "--first-poll-interval")?;
         config.progress_write_interval = seconds(self.progress_interval, "--progress-interval")?;
+        config.job_uid = self.job_uid.filter(|u| !u.is_empty());
         config.retry_max_delay = seconds(self.retry_max_delay, "--retry-max-delay")?;
         config.step_attempts = self.step_attempts;
         config.start_wait = Duration::from_secs(self.start_wait);

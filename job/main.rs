@@ -19,7 +19,7 @@ async fn main() {
         }
     };
     cratedb_restore::install_crypto_provider();
-    let client = match kube::Client::try_default().await {
+    let client = match job::api_count::counted_client().await {
         Ok(client) => client,
         Err(error) => {
             tracing::error!(%error, "no Kubernetes API access (KUBECONFIG, ~/.kube/config or in-cluster)");

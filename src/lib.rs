@@ -4,10 +4,14 @@
 //! (validation, SQL rendering, planning) and the thin shells that talk to Kubernetes and CrateDB.
 
 pub mod admission;
+pub mod bounded;
 pub mod cratedb;
 pub mod duration;
 pub mod job;
+pub mod merge_patch;
+pub mod plan;
 pub mod plugin;
+pub mod progress;
 pub mod rename;
 pub mod repository;
 pub mod resource;
@@ -16,6 +20,7 @@ pub mod restore_options;
 pub mod restore_request;
 pub mod restore_type;
 pub mod run;
+pub mod run_record;
 pub mod sql;
 pub mod status;
 pub mod telemetry;

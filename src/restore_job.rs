@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::{
     api::{
         batch::v1::{Job, JobSpec},
-        core::v1::{Container, PodSpec},
+        core::v1::{Container, EnvVar, PodSpec},
     },
     apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
 };
@@ -18,6 +18,9 @@ use crate::{resource, run::CLUSTER_ANNOTATION, run::RunIdentity};
 
 /// The container that runs `cratedb-restore-job` inside the template.
 pub const CONTAINER_NAME: &str = "restore";
+
+/// The environment variable that tells the restore Job its Job's uid.
+pub const JOB_UID_ENV: &str = "CRATEDB_RESTORE_JOB_UID";
 
 /// Exit codes of the restore Job that mean "a retry will not help" (see `cratedb-restore-job
 /// --help`); the default pod failure policy fails the Job on them at once.
@@ -226,6 +229,16 @@ fn fill_pod(pod: &mut PodSpec, settings: &JobSettings, run: &RunIdentity) {
         "--run-id".into(),
         run.run_id.clone(),
     ]);
+    // The run keeps its record in ConfigMaps owned by its Job: the Job's uid comes from the
+    // label the Job controller puts on its Pods (`controller-uid`, kept beside
+    // `batch.kubernetes.io/controller-uid` on newer clusters).
+    let env = container.env.get_or_insert_with(Vec::new);
+    if !env.iter().any(|e| e.name == JOB_UID_ENV) {
+        env.extend(serde_json::from_value::<EnvVar>(json!({
+            "name": JOB_UID_ENV,
+            "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.labels['controller-uid']"}}
+        })));
+    }
     if container.security_context.is_none() {
         container.security_context = serde_json::from_value(json!({
             "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,

@@ -1,6 +1,11 @@
 //! `status.restore`: what a restore run reports about itself (SPEC A5), the one model of it.
 //! The restore Job owns it; the mutating webhook only seeds it with the Pending phase of a newly
 //! admitted run, and the validating webhook reads it to guard overlap.
+//!
+//! Bounded (SPEC A28): every list is capped with a count and the request is not copied here;
+//! what a run needs to resume exactly (the admitted request, a plan too large to show) is kept
+//! in the run's record ([`StoredRef`]). A status written by the previous release, with the
+//! request and the whole plan inline, still reads.
 
 use std::{collections::BTreeMap, fmt};
 
@@ -8,7 +13,10 @@ use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::job::{plan::Plan, progress::Progress};
+use crate::{
+    plan::{PlanSummary, StoredRef},
+    progress::Progress,
+};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -104,18 +112,23 @@ pub struct RestoreStatus {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_version: Option<String>,
-    /// The admitted `restoreSnapshot` (secret references only, never values), so a restarted
-    /// pod can finish the run even after the request was edited or withdrawn.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The admitted `restoreSnapshot` as the previous release kept it here. Read to resume such
+    /// a run, never written: the request is kept in the run's record (`requestRecord`).
+    #[serde(default, skip_serializing)]
     pub request: Option<Value>,
-    /// The admitted `restore.cloud.crate.io/` option annotations (SPEC A27).
+    /// Where the admitted request and its options are kept, so a restarted pod can finish the
+    /// run even after the request was edited or withdrawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_record: Option<StoredRef>,
+    /// The admitted `restore.cloud.crate.io/` option annotations (SPEC A27), for people (values
+    /// capped; the record holds them exactly). The previous release resumed from these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<BTreeMap<String, String>>,
     pub progress_percent: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<Progress>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan: Option<Plan>,
+    pub plan: Option<PlanSummary>,
     #[serde(default)]
     pub steps: BTreeMap<String, StepRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,6 +162,7 @@ impl RestoreStatus {
 
     pub fn set_condition(&mut self, type_: &str, status: &str, reason: &str, message: &str) {
         let now = Timestamp::now().to_string();
+        let message = &crate::bounded::text(message, crate::bounded::MESSAGE_BYTES);
         match self.conditions.iter_mut().find(|c| c.type_ == type_) {
             Some(c) => {
                 if c.status != status {

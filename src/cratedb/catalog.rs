@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{
-    SqlError, SqlResult,
+    SqlError, SqlParam, SqlResult,
     pg::Pg,
     queries::{self, Partition, Relation, SnapshotInfo, is_unknown_column},
 };
@@ -14,15 +14,15 @@ async fn with_fallback(
     db: &Pg,
     full: &str,
     basic: &str,
-    params: &[&str],
+    params: &[SqlParam<'_>],
     timeout: Option<Duration>,
 ) -> Result<SqlResult, SqlError> {
     let run = |sql: &str| {
         let sql = sql.to_string();
         async move {
             match timeout {
-                Some(t) => db.query_with_timeout(&sql, params, t).await,
-                None => db.query(&sql, params).await,
+                Some(t) => db.query_params(&sql, params, t).await,
+                None => db.query_typed(&sql, params).await,
             }
         }
     };
@@ -41,17 +41,43 @@ pub async fn relations(db: &Pg) -> Result<Vec<Relation>, SqlError> {
     Ok(queries::relations(&rows))
 }
 
-/// The partitions of partitioned tables (none where the catalog has no such relation).
-pub async fn partitions(db: &Pg) -> Result<Vec<Partition>, SqlError> {
-    match with_fallback(
+/// Only the relations named by `keys` ([`queries::relation_key`]): one row per relation that
+/// exists, however many others the cluster has.
+pub async fn relations_named(db: &Pg, keys: &[String]) -> Result<Vec<Relation>, SqlError> {
+    let rows = with_fallback(
         db,
-        queries::PARTITIONS,
-        queries::PARTITIONS_BASIC,
-        &[],
+        &queries::relations_named(queries::RELATIONS),
+        &queries::relations_named(queries::RELATIONS_BASIC),
+        &[SqlParam::TextArray(keys)],
         None,
     )
+    .await?;
+    Ok(queries::relations(&rows))
+}
+
+/// The partitions of partitioned tables (none where the catalog has no such relation).
+pub async fn partitions(db: &Pg) -> Result<Vec<Partition>, SqlError> {
+    partitions_where(db, queries::PARTITIONS, queries::PARTITIONS_BASIC, &[]).await
+}
+
+/// Only the partitions of the relations named by `keys`.
+pub async fn partitions_of(db: &Pg, keys: &[String]) -> Result<Vec<Partition>, SqlError> {
+    partitions_where(
+        db,
+        &queries::partitions_of(queries::PARTITIONS),
+        &queries::partitions_of(queries::PARTITIONS_BASIC),
+        &[SqlParam::TextArray(keys)],
+    )
     .await
-    {
+}
+
+async fn partitions_where(
+    db: &Pg,
+    full: &str,
+    basic: &str,
+    params: &[SqlParam<'_>],
+) -> Result<Vec<Partition>, SqlError> {
+    match with_fallback(db, full, basic, params, None).await {
         Ok(rows) => Ok(queries::partitions(&rows)),
         Err(SqlError::Sql { code, .. }) if code == "42P01" => Ok(Vec::new()),
         Err(e) => Err(e),
@@ -69,7 +95,7 @@ pub async fn snapshot(
         db,
         queries::SNAPSHOT,
         queries::SNAPSHOT_BASIC,
-        &[repository, snapshot],
+        &[SqlParam::Text(repository), SqlParam::Text(snapshot)],
         Some(timeout),
     )
     .await?;

@@ -11,6 +11,14 @@ pub mod tls;
 
 use serde_json::Value;
 
+/// A bound parameter over the PostgreSQL wire: text, or a text array (`= ANY($1)` over a list
+/// of names, so the statement stays the same size however many names it filters on).
+#[derive(Debug, Clone, Copy)]
+pub enum SqlParam<'a> {
+    Text(&'a str),
+    TextArray(&'a [String]),
+}
+
 /// A statement's result in one shape for every path: column names and JSON cell values.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SqlResult {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls, Row, types::Type};
 
-use super::{SqlError, SqlResult};
+use super::{SqlError, SqlParam, SqlResult};
 
 #[derive(Clone)]
 pub struct PgEndpoint {
@@ -92,7 +92,8 @@ impl Pg {
 
     /// Runs one statement with text parameters and returns its rows as JSON.
     pub async fn query(&self, sql: &str, params: &[&str]) -> Result<SqlResult, SqlError> {
-        self.query_with_timeout(sql, params, self.endpoint.statement_timeout)
+        let params: Vec<SqlParam> = params.iter().map(|p| SqlParam::Text(p)).collect();
+        self.query_params(sql, &params, self.endpoint.statement_timeout)
             .await
     }
 
@@ -102,17 +103,48 @@ impl Pg {
         params: &[&str],
         timeout: Duration,
     ) -> Result<SqlResult, SqlError> {
+        let params: Vec<SqlParam> = params.iter().map(|p| SqlParam::Text(p)).collect();
+        self.query_params(sql, &params, timeout).await
+    }
+
+    /// A statement with typed parameters (text arrays among them).
+    pub async fn query_typed(
+        &self,
+        sql: &str,
+        params: &[SqlParam<'_>],
+    ) -> Result<SqlResult, SqlError> {
+        self.query_params(sql, params, self.endpoint.statement_timeout)
+            .await
+    }
+
+    pub async fn query_params(
+        &self,
+        sql: &str,
+        params: &[SqlParam<'_>],
+        timeout: Duration,
+    ) -> Result<SqlResult, SqlError> {
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(Client::is_closed) {
             *guard = Some(self.connect().await?);
         }
         let client = guard.as_ref().expect("connected above");
         let run = async {
-            let types = vec![Type::TEXT; params.len()];
+            let types: Vec<Type> = params
+                .iter()
+                .map(|p| match p {
+                    SqlParam::Text(_) => Type::TEXT,
+                    SqlParam::TextArray(_) => Type::TEXT_ARRAY,
+                })
+                .collect();
             let statement = client.prepare_typed(sql, &types).await?;
             let values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
                 .iter()
-                .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+                .map(|p| match p {
+                    SqlParam::Text(text) => text as &(dyn tokio_postgres::types::ToSql + Sync),
+                    SqlParam::TextArray(items) => {
+                        items as &(dyn tokio_postgres::types::ToSql + Sync)
+                    }
+                })
                 .collect();
             if statement.columns().is_empty() {
                 let affected = client.execute(&statement, &values).await?;

@@ -18,9 +18,69 @@ pub const RELATIONS_BASIC: &str =
 pub const PARTITIONS: &str = "SELECT table_schema, table_name, partition_ident, \"values\", closed FROM information_schema.table_partitions";
 /// The same without `closed`.
 pub const PARTITIONS_BASIC: &str = "SELECT table_schema, table_name, partition_ident, \"values\" FROM information_schema.table_partitions";
+/// The filters below name relations as `schema.table` (and partitions as
+/// `schema.table.partition_ident`) in one text array parameter: CrateDB allows no dot in schema
+/// and table names, so the keys are unambiguous, and the statement text stays the same size
+/// however many relations a restore has (SPEC A28).
+const RELATION_KEY: &str = "schema_name || '.' || table_name";
+/// The same key in `information_schema`.
+const TABLE_KEY: &str = "table_schema || '.' || table_name";
+
+/// The key of a relation in the filters above.
+pub fn relation_key(table: &TableIdent) -> String {
+    table.dotted()
+}
+
+/// The key of one partition of a relation.
+pub fn partition_key(table: &TableIdent, partition_ident: &str) -> String {
+    format!("{}.{partition_ident}", table.dotted())
+}
+
+/// Progress of a restore in one row, whatever the number of its shards: primary shards of the
+/// relations in `$1` (and of the partitions in `$2`), how many are started, their size and what
+/// of it is recovered.
+pub fn shard_totals_statement() -> String {
+    format!(
+        "SELECT count(*), count(*) FILTER (WHERE state = 'STARTED'), sum(recovery['size']['used']), sum(recovery['size']['recovered']) FROM sys.shards WHERE primary = true AND ({RELATION_KEY} = ANY($1) OR {RELATION_KEY} || '.' || partition_ident = ANY($2))"
+    )
+}
+
+/// The primary shards of the relations in `$1` (and of the partitions in `$2`) that are not
+/// started: the completion check's problems, at most [`NOT_STARTED_LIMIT`] of them.
+pub fn not_started_primaries_statement() -> String {
+    format!(
+        "SELECT schema_name, table_name, partition_ident, id, state FROM sys.shards WHERE primary = true AND state <> 'STARTED' AND ({RELATION_KEY} = ANY($1) OR {RELATION_KEY} || '.' || partition_ident = ANY($2)) LIMIT {NOT_STARTED_LIMIT}"
+    )
+}
+
+pub const NOT_STARTED_LIMIT: usize = 100;
+
+/// Primary shards per relation of `$1`, all and started: which relations are still restoring
+/// (read once, for the deadline's message).
+pub fn shards_per_relation_statement() -> String {
+    format!(
+        "SELECT schema_name, table_name, count(*), count(*) FILTER (WHERE state = 'STARTED') FROM sys.shards WHERE primary = true AND {RELATION_KEY} = ANY($1) GROUP BY schema_name, table_name"
+    )
+}
+
+/// CrateDB's explanations for the unassigned primaries of the relations in `$1`.
+pub fn unassigned_primaries_statement() -> String {
+    format!(
+        "SELECT table_schema, table_name, partition_ident, shard_id, current_state, explanation FROM sys.allocations WHERE primary = true AND {TABLE_KEY} = ANY($1)"
+    )
+}
+
+/// [`RELATIONS`] (or [`RELATIONS_BASIC`]) of only the relations in `$1`.
+pub fn relations_named(all: &str) -> String {
+    format!("{all} WHERE {TABLE_KEY} = ANY($1)")
+}
+
+/// [`PARTITIONS`] (or [`PARTITIONS_BASIC`]) of only the relations in `$1`.
+pub fn partitions_of(all: &str) -> String {
+    format!("{all} WHERE {TABLE_KEY} = ANY($1)")
+}
+
 pub const CLUSTER_SETTINGS: &str = "SELECT settings FROM sys.cluster";
-pub const PRIMARY_SHARDS: &str = "SELECT schema_name, table_name, partition_ident, id, state, recovery['size']['used'], recovery['size']['recovered'] FROM sys.shards WHERE primary = true";
-pub const UNASSIGNED_PRIMARIES: &str = "SELECT table_schema, table_name, partition_ident, shard_id, current_state, explanation FROM sys.allocations WHERE primary = true";
 pub const USER_EXISTS: &str = "SELECT name FROM sys.users WHERE name = $1";
 pub const ADMIN_GRANTEE: &str =
     "SELECT grantee FROM sys.privileges WHERE grantor = 'system' AND grantee <> 'gc_admin' LIMIT 1";
@@ -375,6 +435,41 @@ pub fn allocations(result: &SqlResult) -> Vec<AllocationRow> {
                 current_state: text(cell(r, 4)).unwrap_or_default(),
                 explanation: text(cell(r, 5)).filter(|e| !e.is_empty()),
             })
+        })
+        .collect()
+}
+
+/// One row of [`shard_totals_statement`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShardTotals {
+    pub shards: usize,
+    pub started: usize,
+    pub used_bytes: i64,
+    pub recovered_bytes: i64,
+}
+
+pub fn shard_totals(result: &SqlResult) -> ShardTotals {
+    let Some(row) = result.rows.first() else {
+        return ShardTotals::default();
+    };
+    let count = |i| int(cell(row, i)).unwrap_or(0).max(0) as usize;
+    ShardTotals {
+        shards: count(0),
+        started: count(1),
+        used_bytes: int(cell(row, 2)).unwrap_or(0),
+        recovered_bytes: int(cell(row, 3)).unwrap_or(0),
+    }
+}
+
+/// One row of [`shards_per_relation_statement`]: a relation, its primaries and the started ones.
+pub fn shards_per_relation(result: &SqlResult) -> Vec<(TableIdent, usize, usize)> {
+    result
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let table = TableIdent::new(text(cell(r, 0))?, text(cell(r, 1))?);
+            let count = |i| int(cell(r, i)).unwrap_or(0).max(0) as usize;
+            Some((table, count(2), count(3)))
         })
         .collect()
 }

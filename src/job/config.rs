@@ -40,7 +40,12 @@ pub struct JobConfig {
     pub jobs_table: String,
     pub testing: bool,
     pub notifications: Option<NotificationSettings>,
+    /// The longest wait between two looks at something the run waits for (a running restore,
+    /// running backups); the waits start at `first_poll` and grow towards it.
     pub poll_interval: Duration,
+    /// The first wait between two looks.
+    pub first_poll: Duration,
+    /// Least time between two progress writes to `status.restore`.
     pub progress_write_interval: Duration,
     pub progress_notification_interval: Duration,
     pub sql_timeout: Duration,
@@ -55,6 +60,8 @@ pub struct JobConfig {
     pub retry_initial_delay: Duration,
     /// The longest wait between two attempts of a step.
     pub retry_max_delay: Duration,
+    /// The uid of the run's Job, whose record ConfigMaps go with it.
+    pub job_uid: Option<String>,
 }
 
 impl JobConfig {
@@ -80,7 +87,8 @@ impl JobConfig {
             testing: false,
             notifications: None,
             poll_interval: Duration::from_secs(15),
-            progress_write_interval: Duration::from_secs(5),
+            first_poll: Duration::from_secs(1),
+            progress_write_interval: Duration::from_secs(30),
             progress_notification_interval: Duration::from_secs(15),
             sql_timeout: Duration::from_secs(60),
             snapshot_query_timeout: Duration::from_secs(120),
@@ -90,6 +98,7 @@ impl JobConfig {
             start_wait: Duration::from_secs(30),
             retry_initial_delay: Duration::from_secs(2),
             retry_max_delay: Duration::from_secs(30),
+            job_uid: None,
         }
     }
 
@@ -125,6 +134,11 @@ impl JobConfig {
                 self.name, self.namespace
             ),
         }
+    }
+
+    /// The waits between looks at something that takes its time.
+    pub fn poll_schedule(&self) -> crate::job::poll::PollSchedule {
+        crate::job::poll::PollSchedule::new(self.first_poll, self.poll_interval)
     }
 
     pub fn restore_secret(&self) -> String {

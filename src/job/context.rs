@@ -6,11 +6,12 @@ use secrecy::ExposeSecret;
 use tokio::time::Instant;
 
 use super::{
-    config::JobConfig, error::StepError, events::EventSink, notify::Notifier,
+    config::JobConfig, error::StepError, events::EventSink, notify::Notifier, record::RecordStore,
     status_writer::StatusWriter,
 };
 use crate::{
-    cratedb::{SqlError, SqlResult, pg::Pg, superuser::Superuser},
+    cratedb::{SqlError, SqlParam, SqlResult, pg::Pg, superuser::Superuser},
+    plan::Plan,
     resource::CrateDB,
     restore_request::RestoreRequest,
     run::RunIdentity,
@@ -40,6 +41,11 @@ pub struct RunContext {
     /// The persistent settings before an ALL or METADATA restore (SPEC A22), to report what
     /// the snapshot changed; only this pod's own reading.
     pub settings_before: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+    /// The whole plan once pre-flight made it (or read back at start): `status.restore.plan`
+    /// shows it capped.
+    pub plan: Option<Plan>,
+    /// Where the run keeps what must survive it exactly (the request, a large plan).
+    pub records: RecordStore,
 }
 
 impl RunContext {
@@ -78,7 +84,17 @@ impl RunContext {
         statement: &str,
         params: &[&str],
     ) -> Result<SqlResult, SqlError> {
-        match self.db.query(statement, params).await {
+        let params: Vec<SqlParam> = params.iter().map(|p| SqlParam::Text(p)).collect();
+        self.query_after_restore_typed(statement, &params).await
+    }
+
+    /// [`Self::query_after_restore`] with typed parameters.
+    pub async fn query_after_restore_typed(
+        &self,
+        statement: &str,
+        params: &[SqlParam<'_>],
+    ) -> Result<SqlResult, SqlError> {
+        match self.db.query_typed(statement, params).await {
             Err(SqlError::Auth { user, message }) => {
                 tracing::warn!(%user, %message, via = %self.superuser.describe(), "login refused after RESTORE (the snapshot's users replaced the password?); resetting the password through the superuser path now");
                 let reset = self
@@ -89,7 +105,7 @@ impl RunContext {
                     tracing::warn!(%user, %error, "early password reset failed");
                     return Err(SqlError::Auth { user, message });
                 }
-                self.db.query(statement, params).await
+                self.db.query_typed(statement, params).await
             }
             other => other,
         }

@@ -17,7 +17,10 @@ use super::{
     step::{PLAN, StepId, StepReport, StepSpec, When, first_failure},
     steps::{self, restore_issued},
 };
-use crate::status::{Phase, StepRecord, StepState};
+use crate::{
+    bounded,
+    status::{Phase, StepRecord, StepState},
+};
 
 async fn dispatch(id: StepId, ctx: &mut RunContext) -> Result<StepReport, StepError> {
     match id {
@@ -131,7 +134,9 @@ async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> Result<bool, StepErro
         let running = format!("Running step {}", id.as_str());
         ctx.status.state.message = Some(running.clone());
         ctx.status.state.set_condition("Progressing", "True", &id.reason(), &running);
-        ctx.status.save().await?;
+        if spec.announce {
+            ctx.status.save().await?;
+        }
         tracing::info!("step started");
 
         let mut attempt = 0u32;
@@ -157,12 +162,13 @@ async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> Result<bool, StepErro
                     // Say what the run waits for: a cluster that is still starting looks like
                     // this for minutes.
                     let waiting = format!(
-                        "Step {} waiting: {error}; attempt {} in {}",
+                        "Step {} waiting: {}; attempt {} in {}",
                         id.as_str(),
+                        bounded::text(&error.to_string(), bounded::MESSAGE_BYTES - 100),
                         attempt + 1,
                         crate::duration::human(Duration::from_secs(delay.as_secs().max(1)))
                     );
-                    tracing::warn!(%error, attempt, delay_ms = delay.as_millis() as u64, "step failed transiently; retrying");
+                    tracing::warn!(error = %bounded::text(&error.to_string(), bounded::LOG_VALUE_BYTES), attempt, delay_ms = delay.as_millis() as u64, "step failed transiently; retrying");
                     ctx.status.state.message = Some(waiting.clone());
                     ctx.status.state.set_condition("Progressing", "True", "Waiting", &waiting);
                     ctx.status.save_progress(ctx.config.progress_write_interval).await?;
@@ -178,21 +184,22 @@ async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> Result<bool, StepErro
         let succeeded = match outcome {
             Ok(report) => {
                 record.state = Some(StepState::Succeeded);
-                record.message = Some(report.message.clone());
+                let message = bounded::text(&report.message, bounded::MESSAGE_BYTES);
+                record.message = Some(message.clone());
                 if report.result.is_some() {
                     record.result = report.result;
                 }
-                tracing::info!(duration_ms = elapsed_ms, outcome = "succeeded", "{}", report.message);
+                tracing::info!(duration_ms = elapsed_ms, outcome = "succeeded", "{message}");
                 // Events cost an API request each: the run's start and end, every failure, and
                 // the moment CrateDB starts restoring tell the story in `kubectl describe`; every
                 // step's result is in status.restore.steps and the log.
                 if id == StepId::RestoreBackupData {
-                    ctx.events.normal("RestoreSent", &id.reason(), format!("Restore run {}: {}", ctx.run.run_id, report.message)).await;
+                    ctx.events.normal("RestoreSent", &id.reason(), format!("Restore run {}: {message}", ctx.run.run_id)).await;
                 }
                 true
             }
             Err(error) => {
-                let message = error.to_string();
+                let message = bounded::text(&error.to_string(), bounded::MESSAGE_BYTES);
                 record.state = Some(StepState::Failed);
                 record.message = Some(message.clone());
                 tracing::error!(duration_ms = elapsed_ms, outcome = "failed", error = %message, "step failed");

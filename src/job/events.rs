@@ -36,7 +36,7 @@ impl EventSink {
 
     async fn publish(&self, type_: EventType, reason: &str, action: &str, note: String) {
         // The API limits a note to 1 kB.
-        let note: String = note.chars().take(1000).collect();
+        let note = crate::bounded::text(&note, crate::bounded::EVENT_BYTES);
         let event = Event {
             type_,
             reason: reason.into(),

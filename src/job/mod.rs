@@ -1,5 +1,6 @@
 //! The restore Job: one run of one admitted restore, from the start guard to the final status.
 
+pub mod api_count;
 pub mod completion;
 pub mod config;
 pub mod context;
@@ -8,7 +9,9 @@ pub mod error;
 pub mod events;
 pub mod notify;
 pub mod plan;
+pub mod poll;
 pub mod progress;
+pub mod record;
 pub mod retry;
 pub mod status_writer;
 pub mod step;
@@ -220,7 +223,7 @@ async fn fail_before_start(
     reason: &str,
     error: StepError,
 ) -> ExitStatus {
-    let message = error.to_string();
+    let message = crate::bounded::text(&error.to_string(), crate::bounded::MESSAGE_BYTES);
     if matches!(error, StepError::StatusLost(_)) {
         tracing::error!(%message, "cannot write status.restore; a retry may help");
         return ExitStatus::Retry;
@@ -272,40 +275,58 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         StartDecision::Proceed => {}
     }
 
+    // What the resource holds now (this run's status, an earlier run's, or none): the base the
+    // first status write is a difference to.
+    let stored_status = cr.restore_status().cloned();
     let mut state = cr
         .restore_status_of_run(&run.run_id)
         .cloned()
         .unwrap_or_default();
     let resumed = !state.steps.is_empty();
+    let job_uid = record::job_uid(&client, &run, config.job_uid.as_deref()).await;
+    let records = record::RecordStore::new(
+        Api::namespaced(client.clone(), &run.namespace),
+        &run,
+        job_uid.as_deref(),
+        cr.metadata.uid.as_deref(),
+    );
+    let admitted = match admitted_request(&cr, &mut state, &records, &config).await {
+        Ok(admitted) => admitted,
+        Err(exit) => return exit,
+    };
+    // For people: the options as admitted, each value capped (the record holds them exactly; a
+    // run of the previous release resumes from the status's own copy, left as it is).
     if state.request.is_none() {
-        state.request = cr
-            .restore_snapshot()
-            .and_then(|r| serde_json::to_value(r).ok());
-        // The options are part of the request (SPEC A27): recorded with it, so the run keeps
-        // what was admitted.
-        state.options = Some(crate::restore_options::option_annotations(
-            cr.metadata
-                .annotations
-                .as_ref()
-                .unwrap_or(&Default::default()),
-        ));
+        state.options = Some(
+            admitted
+                .options
+                .iter()
+                .map(|(k, v)| (k.clone(), crate::bounded::text(v, 512)))
+                .collect(),
+        );
     }
-    let options = state.options.clone().unwrap_or_else(|| {
-        crate::restore_options::option_annotations(
-            cr.metadata
-                .annotations
-                .as_ref()
-                .unwrap_or(&Default::default()),
-        )
-    });
-    let spec: RestoreSnapshotSpec = match state.request.clone().map(serde_json::from_value) {
-        Some(Ok(spec)) => spec,
-        None => RestoreSnapshotSpec::default(),
-        Some(Err(error)) => {
+    let options = admitted.options.clone();
+    let spec: RestoreSnapshotSpec = match serde_json::from_value(admitted.restore_snapshot.clone())
+    {
+        Ok(spec) => spec,
+        Err(error) => {
             tracing::error!(
-                "status.restore.request of run {} cannot be read ({error}); the run stops instead of starting over. Fix or remove status.restore, then delete this Job's Pod",
+                "the admitted request of run {} cannot be read ({error}); the run stops instead of starting over. Fix or remove status.restore, then delete this Job's Pod",
                 run.run_id
             );
+            return ExitStatus::Usage;
+        }
+    };
+    // The whole plan, when pre-flight made one: in the status, or in the run's record when the
+    // status shows it capped.
+    let plan = match load_plan(&state, &records).await {
+        Ok(plan) => plan,
+        Err(error) if error.is_transient() => {
+            tracing::error!(%error, "cannot read the run's plan; a retry may help");
+            return ExitStatus::Retry;
+        }
+        Err(error) => {
+            tracing::error!(%error, "the run's plan cannot be read; the run stops instead of guessing what it restores");
             return ExitStatus::Usage;
         }
     };
@@ -335,7 +356,13 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         max: Duration::from_secs(30),
         max_attempts: 10,
     };
-    let mut status = StatusWriter::new(cratedbs.clone(), &run.cluster, state, backoff);
+    let mut status = StatusWriter::new(
+        cratedbs.clone(),
+        &run.cluster,
+        stored_status.as_ref(),
+        state,
+        backoff,
+    );
     let events = EventSink::new(client.clone(), cr.object_ref(&()));
     let notifier = Notifier::new(
         config.notifications.clone(),
@@ -446,6 +473,8 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         earlier_failure: false,
         settings_before: None,
         system_password: SecretString::from(password),
+        plan,
+        records,
     };
     if !resumed {
         ctx.events
@@ -473,7 +502,100 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         tracing::error!(%error, "cannot write the final status; the next pod finishes the run");
         return ExitStatus::Retry;
     }
+    let stats = ctx.status.stats();
+    tracing::info!(
+        status_writes = stats.writes,
+        status_bytes = stats.bytes,
+        largest_status_write = stats.largest,
+        api_requests = api_count::requests(),
+        "run ended"
+    );
     exit_for(phase)
+}
+
+/// The request this run admitted, with its options: as the previous release kept it in the
+/// status, from the run's record, or (first start) from the resource, kept in the record
+/// before the first step so that a later edit or withdrawal of the request changes nothing.
+async fn admitted_request(
+    cr: &CrateDB,
+    state: &mut crate::status::RestoreStatus,
+    records: &record::RecordStore,
+    config: &JobConfig,
+) -> Result<crate::run_record::AdmittedRequest, ExitStatus> {
+    use crate::run_record::AdmittedRequest;
+    let annotations = || {
+        crate::restore_options::option_annotations(
+            cr.metadata
+                .annotations
+                .as_ref()
+                .unwrap_or(&Default::default()),
+        )
+    };
+    if let Some(request) = &state.request {
+        return Ok(AdmittedRequest {
+            restore_snapshot: request.clone(),
+            options: state.options.clone().unwrap_or_else(annotations),
+        });
+    }
+    let backoff = config.backoff();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome = match &state.request_record {
+            Some(reference) => records.get::<AdmittedRequest>(reference).await,
+            None => {
+                let admitted = AdmittedRequest {
+                    restore_snapshot: cr
+                        .restore_snapshot()
+                        .and_then(|r| serde_json::to_value(r).ok())
+                        .unwrap_or(serde_json::Value::Null),
+                    options: annotations(),
+                };
+                match records.put("request", &admitted).await {
+                    Ok(reference) => {
+                        // Written with the run's first status write, before its first step.
+                        state.request_record = Some(reference);
+                        Ok(admitted)
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+        };
+        match outcome {
+            Ok(admitted) => return Ok(admitted),
+            Err(error) if error.is_transient() && backoff.wait(attempt, deadline).await => {
+                tracing::warn!(%error, attempt, "cannot keep or read the run's request; retrying");
+            }
+            Err(error) if error.is_transient() => {
+                tracing::error!(%error, "cannot keep or read the run's request; a retry may help");
+                return Err(ExitStatus::Retry);
+            }
+            Err(error) => {
+                tracing::error!(%error, "the run's request cannot be kept or read; the run stops (does the restore Job's Role allow creating and reading ConfigMaps?)");
+                return Err(ExitStatus::Usage);
+            }
+        }
+    }
+}
+
+/// The whole plan of a run that has one.
+async fn load_plan(
+    state: &crate::status::RestoreStatus,
+    records: &record::RecordStore,
+) -> Result<Option<crate::plan::Plan>, StepError> {
+    let Some(summary) = &state.plan else {
+        return Ok(None);
+    };
+    if let Some(plan) = summary.to_plan() {
+        return Ok(Some(plan));
+    }
+    match &summary.stored {
+        Some(reference) => records.get(reference).await.map(Some),
+        None => Err(StepError::permanent(
+            "status.restore.plan is capped but names no record of the whole plan",
+        )),
+    }
 }
 
 async fn finish(ctx: &mut RunContext, phase: Phase) -> Result<(), StepError> {

@@ -28,25 +28,30 @@ pub enum Notification {
     AdminUsernameChanged { username: String },
 }
 
+/// A message as the backend gets it: bounded whatever the size of the restore.
+fn capped(message: String) -> String {
+    crate::bounded::text(&message, crate::bounded::NOTIFICATION_BYTES)
+}
+
 impl Notification {
     pub fn in_progress(message: impl Into<String>) -> Self {
         Self::Feedback {
             status: "in_progress",
-            message: message.into(),
+            message: capped(message.into()),
         }
     }
 
     pub fn failure(message: impl Into<String>) -> Self {
         Self::Feedback {
             status: "failure",
-            message: message.into(),
+            message: capped(message.into()),
         }
     }
 
     pub fn success(message: impl Into<String>) -> Self {
         Self::Feedback {
             status: "success",
-            message: message.into(),
+            message: capped(message.into()),
         }
     }
 

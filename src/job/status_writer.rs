@@ -1,41 +1,80 @@
 //! The writer that keeps `status.restore` (the model is [`crate::status::RestoreStatus`]) current
 //! with merge patches. The CRD has no status subresource, so the patch goes to the resource itself;
 //! merge patches carry no resourceVersion, so there is nothing to conflict with, and transient
-//! failures are retried.
+//! failures are retried. Each write carries only what changed since the last one the API server
+//! took (SPEC A28): its size does not grow with the restore, and a write with nothing new is not
+//! sent at all.
 
 use kube::{
     Api,
     api::{Patch, PatchParams},
 };
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::{error::StepError, retry::Backoff};
-use crate::{resource::CrateDB, status::RestoreStatus};
+use crate::{merge_patch, resource::CrateDB, status::RestoreStatus};
+
+/// What the writer sent, for the run's last log line and the benchmarks.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteStats {
+    pub writes: u64,
+    pub bytes: u64,
+    pub largest: u64,
+}
 
 /// Keeps `status.restore` of one CrateDB resource in step with the run.
 pub struct StatusWriter {
     api: Api<CrateDB>,
     name: String,
     pub state: RestoreStatus,
+    /// `status.restore` as the API server has it, as far as this model sees it: the base of the
+    /// next write's difference.
+    stored: Value,
     last_progress_write: Option<Instant>,
     backoff: Backoff,
+    stats: WriteStats,
 }
 
 impl StatusWriter {
-    pub fn new(api: Api<CrateDB>, name: &str, state: RestoreStatus, backoff: Backoff) -> Self {
+    /// `stored` is `status.restore` as read from the resource (another run's, or none), so the
+    /// first write also clears what an earlier run left there.
+    pub fn new(
+        api: Api<CrateDB>,
+        name: &str,
+        stored: Option<&RestoreStatus>,
+        state: RestoreStatus,
+        backoff: Backoff,
+    ) -> Self {
+        let stored = stored
+            .and_then(|s| serde_json::to_value(s).ok())
+            .unwrap_or(Value::Null);
         Self {
             api,
             name: name.into(),
             state,
+            stored,
             last_progress_write: None,
             backoff,
+            stats: WriteStats::default(),
         }
     }
 
-    /// Writes the whole state now, retrying transient failures a bounded number of times.
+    pub fn stats(&self) -> WriteStats {
+        self.stats
+    }
+
+    /// Writes what changed now, retrying transient failures a bounded number of times.
     pub async fn save(&mut self) -> Result<(), StepError> {
-        let body = json!({"status": {"restore": &self.state}});
+        let current = serde_json::to_value(&self.state)
+            .map_err(|e| StepError::StatusLost(format!("status.restore cannot be encoded: {e}")))?;
+        let Some(change) = merge_patch::diff(&self.stored, &current) else {
+            return Ok(());
+        };
+        let body = json!({"status": {"restore": change}});
+        let bytes = serde_json::to_vec(&body)
+            .map(|b| b.len() as u64)
+            .unwrap_or(0);
         let deadline = Instant::now() + std::time::Duration::from_secs(120);
         let mut attempt = 0;
         loop {
@@ -46,6 +85,10 @@ impl StatusWriter {
                 .await
             {
                 Ok(_) => {
+                    self.stored = current;
+                    self.stats.writes += 1;
+                    self.stats.bytes += bytes;
+                    self.stats.largest = self.stats.largest.max(bytes);
                     // Any write carries the latest progress: the next progress write waits a
                     // whole interval from here.
                     self.last_progress_write = Some(Instant::now());
@@ -65,15 +108,18 @@ impl StatusWriter {
         }
     }
 
-    /// Writes progress at most every `interval`; other changes go through [`Self::save`].
+    /// Writes at most every `interval`; other changes go through [`Self::save`].
     pub async fn save_progress(&mut self, interval: std::time::Duration) -> Result<(), StepError> {
-        if self
-            .last_progress_write
-            .is_some_and(|t| t.elapsed() < interval)
-        {
+        if !self.progress_write_due(interval) {
             return Ok(());
         }
         self.last_progress_write = Some(Instant::now());
         self.save().await
+    }
+
+    /// Whether `interval` has passed since the last write.
+    pub fn progress_write_due(&self, interval: std::time::Duration) -> bool {
+        self.last_progress_write
+            .is_none_or(|t| t.elapsed() >= interval)
     }
 }

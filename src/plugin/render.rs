@@ -11,7 +11,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
-    job::{plan::Plan, progress::Progress, step::PLAN},
+    job::step::PLAN,
+    plan::PlanSummary,
+    progress::Progress,
     restore_options::PREFIX,
     status::{Phase, RestoreStatus, StepState},
 };
@@ -58,7 +60,7 @@ pub struct RestoreView {
     /// `status.restore.plan` exactly as stored (fields newer than this plugin included).
     pub plan: Option<Value>,
     #[serde(skip)]
-    typed_plan: Option<Plan>,
+    typed_plan: Option<PlanSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -301,14 +303,20 @@ pub fn progress_line(view: &RestoreView) -> Option<String> {
 }
 
 fn list(items: &[String]) -> String {
-    if items.is_empty() {
+    counted_list(items, items.len())
+}
+
+/// The items shown and how many there are in all: the status keeps the first few of a long
+/// list and its count.
+fn counted_list(items: &[String], total: usize) -> String {
+    if items.is_empty() && total == 0 {
         return "-".into();
     }
     let mut shown: Vec<String> = items.iter().take(LIST_LIMIT).cloned().collect();
-    if items.len() > LIST_LIMIT {
+    if total > shown.len() {
         shown.push(format!(
-            "and {} more (--output json lists all)",
-            items.len() - LIST_LIMIT
+            "and {} more",
+            crate::bounded::count(total - shown.len())
         ));
     }
     shown.join(", ")
@@ -434,15 +442,23 @@ pub fn render_text(view: &StatusView, styles: Styles, now: Timestamp) -> String 
         item(
             &mut out,
             "Relations",
-            &format!("{} ({})", list(&relations), relations.len()),
+            &format!(
+                "{} ({})",
+                counted_list(&relations, plan.relations_total()),
+                crate::bounded::count(plan.relations_total())
+            ),
         );
-        if !plan.partitions.is_empty() {
+        if plan.partitions_total() > 0 {
             let partitions: Vec<String> = plan
                 .partitions
                 .iter()
                 .map(|p| format!("{} {}", p.table.sql(), p.values))
                 .collect();
-            item(&mut out, "Partitions", &list(&partitions));
+            item(
+                &mut out,
+                "Partitions",
+                &counted_list(&partitions, plan.partitions_total()),
+            );
         }
         for renamed in plan.renamed.iter().take(LIST_LIMIT) {
             item(
@@ -451,30 +467,35 @@ pub fn render_text(view: &StatusView, styles: Styles, now: Timestamp) -> String 
                 &format!("{} → {}", renamed.from.sql(), renamed.to.sql()),
             );
         }
-        if plan.renamed.len() > LIST_LIMIT {
+        let renamed_shown = plan.renamed.len().min(LIST_LIMIT);
+        if plan.renamed_total() > renamed_shown {
             item(
                 &mut out,
                 "Renamed",
                 &format!(
-                    "and {} more (--output json lists all)",
-                    plan.renamed.len() - LIST_LIMIT
+                    "and {} more",
+                    crate::bounded::count(plan.renamed_total() - renamed_shown)
                 ),
             );
         }
-        if !plan.skipped.is_empty() {
+        if plan.skipped_total() > 0 {
             let skipped: Vec<String> = plan.skipped.iter().map(|s| s.describe()).collect();
             item(
                 &mut out,
                 "Skipped",
                 &format!(
                     "{} ({}; they exist already, on-conflict: skip)",
-                    list(&skipped),
-                    skipped.len()
+                    counted_list(&skipped, plan.skipped_total()),
+                    crate::bounded::count(plan.skipped_total())
                 ),
             );
         }
         if !plan.gc_tables.is_empty() {
-            let gc: Vec<String> = plan.gc_idents().iter().map(|t| t.sql()).collect();
+            let gc: Vec<String> = plan
+                .gc_tables
+                .iter()
+                .map(|t| crate::sql::TableIdent::new(crate::plan::GC_SCHEMA, t.as_str()).sql())
+                .collect();
             item(
                 &mut out,
                 "Moved aside",
@@ -487,8 +508,29 @@ pub fn render_text(view: &StatusView, styles: Styles, now: Timestamp) -> String 
         for conflict in &plan.conflicts {
             item(&mut out, "Conflict", conflict);
         }
+        if plan.conflicts_total() > plan.conflicts.len() {
+            item(
+                &mut out,
+                "Conflict",
+                &format!(
+                    "and {} more",
+                    crate::bounded::count(plan.conflicts_total() - plan.conflicts.len())
+                ),
+            );
+        }
         for warning in &plan.warnings {
             item(&mut out, "Warning", warning);
+        }
+        let warnings_total = plan.warnings_count.unwrap_or(plan.warnings.len());
+        if warnings_total > plan.warnings.len() {
+            item(
+                &mut out,
+                "Warning",
+                &format!(
+                    "and {} more",
+                    crate::bounded::count(warnings_total - plan.warnings.len())
+                ),
+            );
         }
     }
     out

@@ -282,7 +282,9 @@ fn recorder(
         .create(move |ctx| {
             r3.fetch_add(1, Relaxed);
             let kind = ctx.object["kind"].as_str().unwrap_or_default();
-            if kind != "Event" {
+            // Events and the run's own record ConfigMaps are the run's bookkeeping, not changes
+            // to the cluster it restores into.
+            if kind != "Event" && kind != "ConfigMap" {
                 c3.lock().unwrap().push(format!(
                     "create {kind} {}",
                     ctx.object["metadata"]["name"].as_str().unwrap_or_default()
@@ -398,6 +400,8 @@ impl Harness {
         config.cloud_provider = Some("openshift".into());
         config.crate_control_url = Some(format!("{}/exec", sim.sidecar_url()));
         config.poll_interval = Duration::from_millis(5);
+        // As in a Job's Pod, where the downward API gives the Job's uid.
+        config.job_uid = Some("6a1f0c52-0b8e-4d6b-9a51-3c0f1f0e2b7d".into());
         config.progress_write_interval = Duration::ZERO;
         config.progress_notification_interval = Duration::ZERO;
         config.retry_initial_delay = Duration::from_millis(5);

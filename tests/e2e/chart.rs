@@ -163,6 +163,8 @@ pub fn expected_job_rules_without_secrets(
     rules(&[
         ("cloud.crate.io", "cratedbs", "get", "*"),
         ("cloud.crate.io", "cratedbs", "patch", "*"),
+        ("", "configmaps", "create", "*"),
+        ("", "configmaps", "get", "*"),
         ("", "pods", "get", "*"),
         ("", "pods/exec", "get", "*"),
         ("", "pods/exec", "create", "*"),

@@ -22,7 +22,7 @@ use super::{
     },
     recorded, remember,
 };
-use crate::{cratedb::queries, sql::TableIdent};
+use crate::{bounded, cratedb::queries, sql::TableIdent};
 
 const STEP: StepId = StepId::BeforeClusterUpdate;
 pub const ROUTING_LABEL: &str = "dc-util-routing-owner";
@@ -139,6 +139,8 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         ))
     })?;
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ctx.run.namespace);
+    let schedule = ctx.config.poll_schedule();
+    let waiting_since = Instant::now();
     loop {
         let snapshot = match ctx
             .db
@@ -194,7 +196,8 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
                 format!("A snapshot k8s job is currently running, waiting for it to finish: {job}")
             }
         };
-        if Instant::now() + ctx.config.poll_interval >= wait_until {
+        let delay = schedule.delay(waiting_since.elapsed());
+        if Instant::now() + delay >= wait_until {
             return Err(if ctx.past_deadline() {
                 ctx.deadline_error()
             } else {
@@ -204,12 +207,12 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
                 ))
             });
         }
-        tracing::info!("{waiting_for}");
-        ctx.status.state.message = Some(waiting_for);
+        tracing::info!("{}", bounded::text(&waiting_for, bounded::LOG_VALUE_BYTES));
+        ctx.status.state.message = Some(bounded::text(&waiting_for, bounded::MESSAGE_BYTES));
         ctx.status
             .save_progress(ctx.config.progress_write_interval)
             .await?;
-        tokio::time::sleep(ctx.config.poll_interval).await;
+        tokio::time::sleep(delay).await;
     }
 
     // 4. Primaries only while the restore runs; the StatefulSets say who set it.

@@ -41,11 +41,10 @@ pub async fn remember(ctx: &mut RunContext, step: StepId, result: &Value) -> Res
     ctx.status.save().await
 }
 
-/// The plan the pre-flight step wrote.
-pub fn plan(ctx: &RunContext) -> Result<super::plan::Plan, StepError> {
-    ctx.status
-        .state
-        .plan
+/// The whole plan the pre-flight step made (kept in the run's record when the status shows it
+/// capped).
+pub fn plan(ctx: &RunContext) -> Result<crate::plan::Plan, StepError> {
+    ctx.plan
         .clone()
         .ok_or_else(|| StepError::permanent("the pre-flight plan is missing from status.restore"))
 }
@@ -68,11 +67,7 @@ pub fn restore_issued(ctx: &RunContext) -> bool {
 /// Pre-flight found everything in place (on-conflict: skip): the cluster is left as it is and
 /// no RESTORE is sent.
 pub fn nothing_to_restore(ctx: &RunContext) -> bool {
-    ctx.status
-        .state
-        .plan
-        .as_ref()
-        .is_some_and(|p| p.nothing_to_restore())
+    ctx.plan.as_ref().is_some_and(|p| p.nothing_to_restore())
 }
 
 /// The report of a step that has nothing to do because nothing is restored.

@@ -8,7 +8,9 @@ use super::super::{
     step::StepReport,
 };
 use crate::{
+    bounded,
     cratedb::{SqlError, catalog, queries},
+    plan::PlanSummary,
     repository::{create_repository_statement, expand_setting, fixed_repository_parameters},
     restore_request::{S3_REGION_SINCE, describe, unsupported_by},
     version::ServerVersion,
@@ -59,15 +61,28 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         partitions: &partitions,
         server_version,
     });
-    for warning in &plan.warnings {
-        tracing::warn!(warning = %warning, "plan warning");
+    for warning in plan.warnings.iter().take(bounded::LIST_ITEMS) {
+        tracing::warn!(warning = %bounded::text(warning, bounded::LOG_VALUE_BYTES), "plan warning");
     }
-    ctx.status.state.plan = Some(plan.clone());
+    if plan.warnings.len() > bounded::LIST_ITEMS {
+        tracing::warn!(
+            more = plan.warnings.len() - bounded::LIST_ITEMS,
+            "more plan warnings; the run's record holds them all"
+        );
+    }
+    let mut summary = PlanSummary::of(&plan);
+    if !summary.is_complete_for(&plan) {
+        // Too large for the status: the whole plan goes to the run's record, which a replaced
+        // Pod reads back.
+        summary.stored = Some(ctx.records.put("plan", &plan).await?);
+    }
+    ctx.status.state.plan = Some(summary);
+    ctx.plan = Some(plan.clone());
     if !plan.conflicts.is_empty() {
         return Err(StepError::permanent(format!(
             "the restore cannot start, {} conflict(s): {}",
-            plan.conflicts.len(),
-            plan.conflicts.join("; ")
+            bounded::count(plan.conflicts.len()),
+            bounded::join(&plan.conflicts, "; ", bounded::LIST_ITEMS, 1536, "none")
         )));
     }
     let server = server_version
@@ -81,18 +96,16 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
     } else {
         format!(
             "planned RESTORE … {} ({} relation(s), {} partition(s); server {server}, snapshot {snapshot_version})",
-            plan.keyword,
-            plan.relations.len(),
-            plan.partitions.len(),
+            bounded::text(&plan.keyword, 512),
+            bounded::count(plan.relations.len()),
+            bounded::count(plan.partitions.len()),
         )
     };
     if !plan.renamed.is_empty() {
-        let renames: Vec<String> = plan
-            .renamed
-            .iter()
-            .map(|r| format!("{} → {}", r.from, r.to))
-            .collect();
-        report.push_str(&format!("; restored as: {}", renames.join(", ")));
+        report.push_str(&format!(
+            "; restored as: {}",
+            bounded::names(&plan.renamed, bounded::LIST_ITEMS, 1024, "")
+        ));
     }
     if !plan.skipped.is_empty() {
         report.push_str(&format!(
@@ -103,13 +116,10 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
     Ok(StepReport::new(report))
 }
 
-/// The skipped relations and partitions, for messages and notifications.
-pub fn skipped_list(plan: &crate::job::plan::Plan) -> String {
-    plan.skipped
-        .iter()
-        .map(|s| s.describe())
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The skipped relations and partitions, for messages and notifications (the first few and a
+/// count).
+pub fn skipped_list(plan: &crate::plan::Plan) -> String {
+    bounded::names(&plan.skipped, bounded::LIST_ITEMS, 1024, "nothing")
 }
 
 /// S3-compatible stores (MinIO, Ceph) serve buckets under a path, not as a host name; CrateDB

@@ -10,14 +10,15 @@ use super::{
     super::{
         context::RunContext,
         error::StepError,
-        plan::{GC_SCHEMA, GC_TEMP_SUFFIX},
         step::{StepId, StepReport},
     },
     grand_central, plan, recorded, remember,
     restore_internal_tables::{moved_aside, rename_back},
 };
 use crate::{
+    bounded,
     cratedb::{SqlError, catalog, queries},
+    plan::{GC_SCHEMA, GC_TEMP_SUFFIX},
     restore_type::restore_statement,
     sql::TableIdent,
 };
@@ -47,7 +48,8 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
             result["grandCentral"] = record;
             remember(ctx, STEP, &result).await?;
         }
-        let existing = catalog::relations(&ctx.db).await?;
+        let gc_keys: Vec<String> = plan.gc_idents().iter().map(queries::relation_key).collect();
+        let existing = catalog::relations_named(&ctx.db, &gc_keys).await?;
         let mut done = moved_aside(&result);
         for table in &plan.gc_tables {
             if done.contains(table) {
@@ -86,15 +88,18 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         &plan.keyword,
         ctx.request.options.rename.as_ref(),
     );
+    // The statement names every table of a `tables` restore: the status and the log show its
+    // beginning, the run's record has the plan it comes from.
+    let shown = bounded::text(&statement, 1024);
     result["restoreIssuing"] = json!(true);
-    result["restoreStatement"] = json!(statement);
+    result["restoreStatement"] = json!(shown);
     remember(ctx, STEP, &result).await?;
-    tracing::info!(%statement, "starting the restore");
+    tracing::info!(statement = %shown, "starting the restore");
     match ctx.db.query(&statement, &[]).await {
         Ok(_) => {
             result["restoreIssued"] = json!(true);
             result["restoreIssuedAt"] = json!(Timestamp::now().to_string());
-            Ok(StepReport::new(format!("RESTORE started: {statement}")).with_result(result))
+            Ok(StepReport::new(format!("RESTORE started: {shown}")).with_result(result))
         }
         // Lost connection: CrateDB may or may not have it; the retry looks before re-sending.
         Err(e) if e.is_transient() => Err(e.into()),
@@ -128,10 +133,8 @@ async fn restore_visible(
     if !running.is_empty() {
         return Ok(true);
     }
-    let existing = catalog::relations(&ctx.db).await?;
-    Ok(relations
-        .iter()
-        .any(|t| existing.iter().any(|r| &r.ident == t)))
+    let keys: Vec<String> = relations.iter().map(queries::relation_key).collect();
+    Ok(!catalog::relations_named(&ctx.db, &keys).await?.is_empty())
 }
 
 /// Puts renamed Grand Central tables back after a failed RESTORE statement (B§4.3 item 7).

@@ -7,10 +7,13 @@ use serde_json::Value;
 use super::super::{
     context::RunContext,
     error::StepError,
-    plan::{GC_SCHEMA, GC_TEMP_SUFFIX},
     step::{StepId, StepReport},
 };
-use crate::{cratedb::queries, sql::TableIdent};
+use crate::{
+    cratedb::queries,
+    plan::{GC_SCHEMA, GC_TEMP_SUFFIX},
+    sql::TableIdent,
+};
 
 /// The Grand Central tables this run moved aside, from `restore_backup_data`'s record.
 pub fn moved_aside(result: &Value) -> Vec<String> {

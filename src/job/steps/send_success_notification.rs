@@ -65,7 +65,7 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         }
     }
     // What on-conflict: skip left out is part of the outcome the backend is told about.
-    let message = match ctx.status.state.plan.as_ref() {
+    let message = match ctx.plan.as_ref() {
         Some(plan) if plan.nothing_to_restore() => format!(
             "Nothing to restore: everything exists already (skipped: {}).",
             super::preflight::skipped_list(plan)
