@@ -15,6 +15,13 @@ pub const PLURAL: &str = "cratedbs";
 
 /// The annotation that carries the run id of the restore the mutating webhook admitted (SPEC A2).
 pub const RUN_ID_ANNOTATION: &str = "restore.cloud.crate.io/run-id";
+/// Asks to cancel a run (SPEC A29): its value is the run id, or `true` for the active run.
+pub const CANCEL_ANNOTATION: &str = "restore.cloud.crate.io/cancel";
+
+/// Whether a value of [`CANCEL_ANNOTATION`] names run `run_id`.
+pub fn cancel_names_run(value: &str, run_id: &str) -> bool {
+    value == "true" || value == run_id
+}
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[kube(

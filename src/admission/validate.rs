@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::{
     budget::Budget,
+    cancel::{self, CancelReview},
     change::{RestoreChange, classify, object_identity, run_id_annotation},
     error::AdmissionError,
     lock::{self, Observed},
@@ -62,6 +63,22 @@ impl Validator<'_> {
         request: &AdmissionRequest<DynamicObject>,
         now: Timestamp,
     ) -> Result<Admitted, AdmissionError> {
+        match cancel::review(request) {
+            CancelReview::NotACancel => {}
+            CancelReview::Refuse(why) => return Err(AdmissionError::CancelRefused(why)),
+            CancelReview::Admit { .. } if self.runner == RestoreRunner::Operator => {
+                return Err(AdmissionError::CancelRefused(format!(
+                    "metadata.annotations[\"{}\"]: the CrateDB operator performs restores here (--restore-runner=operator) and has no cancel; remove the annotation",
+                    crate::resource::CANCEL_ANNOTATION
+                )));
+            }
+            CancelReview::Admit { preview, .. } => {
+                return Ok(Admitted {
+                    warnings: vec![preview],
+                    job: None,
+                });
+            }
+        }
         let RestoreChange::NewRequest { restore_snapshot } = classify(request) else {
             return Ok(Admitted::default());
         };

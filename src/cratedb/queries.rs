@@ -224,6 +224,24 @@ pub fn rename_table(from: &TableIdent, to_table: &str) -> String {
     )
 }
 
+/// Drops one partition of a partitioned table: a `DELETE` whose condition names only the
+/// partition columns removes the whole partition in CrateDB.
+pub fn delete_partition(partition: &crate::restore_type::PartitionTarget) -> String {
+    let condition: Vec<String> = partition
+        .columns
+        .iter()
+        .map(|(column, value)| match value {
+            crate::sql::SqlLiteral::Null => format!("{} IS NULL", quote_ident(column)),
+            value => format!("{} = {value}", quote_ident(column)),
+        })
+        .collect();
+    format!(
+        "DELETE FROM {} WHERE {}",
+        partition.table.quoted(),
+        condition.join(" AND ")
+    )
+}
+
 pub fn drop_table_if_exists(table: &TableIdent) -> String {
     format!("DROP TABLE IF EXISTS {}", table.quoted())
 }

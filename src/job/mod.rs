@@ -1,6 +1,7 @@
 //! The restore Job: one run of one admitted restore, from the start guard to the final status.
 
 pub mod api_count;
+pub mod cancel;
 pub mod completion;
 pub mod config;
 pub mod context;
@@ -88,7 +89,7 @@ pub fn start_decision(cr: &CrateDB, run_id: &str) -> StartDecision {
 
 fn exit_for(phase: Phase) -> ExitStatus {
     match phase {
-        Phase::Succeeded => ExitStatus::Done,
+        Phase::Succeeded | Phase::Cancelled => ExitStatus::Done,
         Phase::Failed => ExitStatus::Failed,
         Phase::Pending | Phase::Running => ExitStatus::Retry,
     }
@@ -446,6 +447,15 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         })
     };
 
+    // A cancel may come at any moment of the run: watch the one object for it.
+    let cancel = cancel::watch_for_cancel(
+        client.clone(),
+        &run,
+        cr.metadata.resource_version.clone(),
+        cancel::requested(&cr, &run.run_id),
+    );
+    let (seen, run_id) = (cancel.clone(), run.run_id.clone());
+    status.observe(move |cr| seen.observe(cr, &run_id));
     tracing::info!(
         run_id = %run.run_id,
         cluster = %run.cluster,
@@ -475,6 +485,7 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         system_password: SecretString::from(password),
         plan,
         records,
+        cancel,
     };
     if !resumed {
         ctx.events
@@ -614,6 +625,26 @@ async fn finish(ctx: &mut RunContext, phase: Phase) -> Result<(), StepError> {
             state.set_condition("Restored", "False", &step.reason(), message);
             format!("Restore failed in step {}: {message}", step.as_str())
         }
+        None if phase == Phase::Cancelled => {
+            let by = state
+                .cancelled_by
+                .clone()
+                .unwrap_or_else(|| "an unknown user".into());
+            let undone = if steps::restore_issued_in(state) {
+                "the relations and partitions it created were dropped, and its other changes undone"
+            } else {
+                "no RESTORE was sent, and what it changed was undone"
+            };
+            let mut summary = format!("Restore cancelled by {by}: {undone}.");
+            if steps::restore_issued_in(state)
+                && let Some(note) = steps::cancel_restore::irreversible(ctx)
+            {
+                summary.push_str(&format!(" Note: {note}."));
+            }
+            let state = &mut ctx.status.state;
+            state.set_condition("Restored", "False", "Cancelled", &summary);
+            summary
+        }
         None => {
             state.set_condition(
                 "Restored",
@@ -630,9 +661,16 @@ async fn finish(ctx: &mut RunContext, phase: Phase) -> Result<(), StepError> {
             }
         }
     };
+    let state = &mut ctx.status.state;
     state.message = Some(summary.clone());
     ctx.status.save().await?;
     match phase {
+        Phase::Cancelled => {
+            ctx.events
+                .normal("RestoreCancelled", "Cancel", summary.clone())
+                .await;
+            tracing::warn!(run_id = %ctx.run.run_id, "{summary}");
+        }
         Phase::Succeeded => {
             ctx.events
                 .normal("RestoreSucceeded", "Restore", summary.clone())
