@@ -341,6 +341,7 @@ fn main() {
         });
     }
 
+    cratedb_restore::install_crypto_provider();
     let cluster = harness::Cluster::start();
     let kubectl = cluster.kubectl(Default::default());
     cluster.install_crd(&kubectl);

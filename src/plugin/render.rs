@@ -359,8 +359,15 @@ pub fn render_text(view: &StatusView, styles: Styles, now: Timestamp) -> String 
         &mut out,
         "Snapshot",
         &format!(
-            "{} (type {})",
+            "{}{} (type {})",
             r.snapshot.as_deref().unwrap_or("-"),
+            // `latest`, and the snapshot pre-flight resolved it to.
+            r.typed_plan
+                .as_ref()
+                .and_then(|p| p.snapshot.as_deref())
+                .filter(|resolved| Some(*resolved) != r.snapshot.as_deref())
+                .map(|resolved| format!(" → {resolved}"))
+                .unwrap_or_default(),
             r.restore_type.as_deref().unwrap_or("-")
         ),
     );
