@@ -6,8 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use cratedb_restore::plugin::{parse_duration, request::CliOption};
 
 /// Follow CrateDB restores from kubectl: the status of a restore run with its steps and plan, a
-/// live progress bar, a server-side dry run of a restore request, the restore Job's logs, and
-/// cancelling a running restore.
+/// live progress bar, a server-side dry run of a restore request, the restore Job's logs,
+/// cancelling a running restore, and the snapshots that can be restored.
 ///
 /// Installed on PATH as kubectl-cratedb_restore, it runs as `kubectl cratedb-restore ...` (or
 /// `kubectl cratedb_restore ...`). It reads the CrateDB resource's status.restore, which the
@@ -19,6 +19,7 @@ use cratedb_restore::plugin::{parse_duration, request::CliOption};
 ///   kubectl cratedb-restore -n cratedb plan my-cluster -f restore.yaml
 ///   kubectl cratedb-restore -n cratedb logs my-cluster
 ///   kubectl cratedb-restore -n cratedb cancel my-cluster --wait
+///   kubectl cratedb-restore -n cratedb snapshots my-cluster
 ///   kubectl cratedb-restore -n cratedb status my-cluster -o json | jq .restore.phase
 ///
 /// Exit codes:
@@ -79,6 +80,48 @@ pub enum Command {
     Plan(PlanArgs),
     Logs(LogsArgs),
     Cancel(CancelArgs),
+    Snapshots(SnapshotsArgs),
+}
+
+/// List the snapshots that can be restored into a CrateDB, newest first.
+///
+/// Runs `cratedb-restore-job snapshots` as a short-lived Job next to the cluster, with the image,
+/// ServiceAccount, resources and placement the cratedb-restore chart gives restore Jobs (read
+/// from the chart's Job template ConfigMap), prints its answer and deletes the Job. The Job
+/// reads the cluster's backup location (spec.backups; --from-request: the Secret references of
+/// spec.cluster.restoreSnapshot) through a read-only repository of its own, which it drops again;
+/// nothing else in the cluster changes.
+///
+/// Examples:
+///   kubectl cratedb-restore -n cratedb snapshots my-cluster
+///   kubectl cratedb-restore -n cratedb snapshots my-cluster --tables
+///   kubectl cratedb-restore -n cratedb snapshots my-cluster -o json | jq -r '.snapshots[0].name'
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct SnapshotsArgs {
+    /// Name of the CrateDB resource.
+    pub name: String,
+
+    /// List each snapshot's tables too.
+    #[arg(long)]
+    pub tables: bool,
+
+    /// Read the location from spec.cluster.restoreSnapshot's Secret references instead of
+    /// spec.backups.
+    #[arg(long)]
+    pub from_request: bool,
+
+    /// Namespace of the cratedb-restore chart [default: the one namespace that has it].
+    #[arg(long)]
+    pub chart_namespace: Option<String>,
+
+    /// Keep the catalog Job (and its Pod's log) instead of deleting it.
+    #[arg(long)]
+    pub keep_job: bool,
+
+    /// How long to wait for the catalog Job, e.g. 90s, 5m.
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    pub timeout: Duration,
 }
 
 /// Cancel a running restore: stop it and undo what it changed.

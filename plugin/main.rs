@@ -1,5 +1,5 @@
 //! `kubectl-cratedb_restore`: follow CrateDB restores from kubectl (`status`, `status --watch`,
-//! `plan`, `logs`, `cancel`). See `--help`; the pure parts (rendering, request files, warning headers,
+//! `plan`, `logs`, `cancel`, `snapshots`). See `--help`; the pure parts (rendering, request files, warning headers,
 //! exit codes) are in the library's `plugin` module.
 
 mod access;
@@ -8,6 +8,7 @@ mod cli;
 mod logs;
 mod plan;
 mod send;
+mod snapshots;
 mod status;
 
 use clap::Parser;
@@ -47,5 +48,6 @@ async fn run(cli: Cli) -> Result<Exit, String> {
         }
         Command::Logs(args) => logs::logs(&target, args).await,
         Command::Cancel(args) => cancel::cancel(&target, args, output).await,
+        Command::Snapshots(args) => snapshots::snapshots(&target, args, output).await,
     }
 }

@@ -129,42 +129,87 @@ pub fn to_json(source: &str, snapshots: &[SnapshotInfo]) -> Value {
     json!({"source": source, "snapshots": list})
 }
 
+/// One line of the table for people.
+struct Row {
+    name: String,
+    state: String,
+    started: String,
+    finished: String,
+    version: String,
+    tables: Vec<String>,
+    partitions: usize,
+}
+
 /// A table for people: name, state, times, version, and the number of tables and partitions
 /// (with `tables`, each snapshot's table list below it).
 pub fn render_text(source: &str, snapshots: &[SnapshotInfo], tables: bool) -> String {
+    let rows: Vec<Row> = newest_first(snapshots.to_vec())
+        .into_iter()
+        .map(|s| Row {
+            state: s.state.unwrap_or_else(|| "-".into()),
+            started: timestamp(s.started),
+            finished: timestamp(s.finished),
+            version: s.version.unwrap_or_else(|| "-".into()),
+            tables: s.tables.iter().map(TableIdent::dotted).collect(),
+            partitions: s.partitions.len(),
+            name: s.name,
+        })
+        .collect();
+    render_rows(source, &rows, tables)
+}
+
+/// The same table from the JSON document [`to_json`] wrote (the kubectl plugin reads it from a
+/// catalog Job's log).
+pub fn render_document(document: &Value, tables: bool) -> String {
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    let rows: Vec<Row> = document["snapshots"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|s| Row {
+            name: text(&s["name"]),
+            state: text(&s["state"]),
+            started: text(&s["started"]),
+            finished: text(&s["finished"]),
+            version: text(&s["version"]),
+            tables: s["tables"]
+                .as_array()
+                .map(|t| t.iter().map(text).collect())
+                .unwrap_or_default(),
+            partitions: s["partitions"].as_array().map_or(0, Vec::len),
+        })
+        .collect();
+    render_rows(document["source"].as_str().unwrap_or("-"), &rows, tables)
+}
+
+fn render_rows(source: &str, rows: &[Row], tables: bool) -> String {
     use std::fmt::Write;
-    let ordered = newest_first(snapshots.to_vec());
     let mut out = format!("Snapshots in {source}, newest first:\n");
-    if ordered.is_empty() {
+    if rows.is_empty() {
         out.push_str("  (none)\n");
         return out;
     }
-    let width = ordered
-        .iter()
-        .map(|s| s.name.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
     let _ = writeln!(
         out,
         "{:<width$}  {:<11}  {:<20}  {:<20}  {:<8}  {:>6}  {:>10}",
         "NAME", "STATE", "STARTED", "FINISHED", "VERSION", "TABLES", "PARTITIONS"
     );
-    for s in &ordered {
+    for r in rows {
         let _ = writeln!(
             out,
             "{:<width$}  {:<11}  {:<20}  {:<20}  {:<8}  {:>6}  {:>10}",
-            s.name,
-            s.state.as_deref().unwrap_or("-"),
-            timestamp(s.started),
-            timestamp(s.finished),
-            s.version.as_deref().unwrap_or("-"),
-            s.tables.len(),
-            s.partitions.len()
+            r.name,
+            r.state,
+            r.started,
+            r.finished,
+            r.version,
+            r.tables.len(),
+            r.partitions
         );
-        if tables && !s.tables.is_empty() {
-            let names: Vec<String> = s.tables.iter().map(TableIdent::dotted).collect();
-            let _ = writeln!(out, "  tables: {}", names.join(", "));
+        if tables && !r.tables.is_empty() {
+            let _ = writeln!(out, "  tables: {}", r.tables.join(", "));
         }
     }
     out
@@ -248,6 +293,11 @@ mod tests {
         assert!(lines[3].starts_with("  tables: doc.a, doc.b"), "{text}");
         let json = to_json("spec.backups.aws", &catalog());
         assert_eq!(json["snapshots"][0]["name"], "nightly-3");
+        assert_eq!(
+            render_document(&json, true),
+            text,
+            "the same table from the JSON"
+        );
         assert_eq!(
             json["snapshots"][2]["tables"],
             serde_json::json!(["doc.a", "doc.b"])

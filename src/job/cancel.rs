@@ -123,7 +123,12 @@ pub fn watch_for_cancel(
                 }
                 WatchEnd::Failed(error) => {
                     failures += 1;
-                    tracing::debug!(%error, failures, "the cancel watch failed; watching again");
+                    if failures == 1 {
+                        // Without the watch a cancel is only seen with the next status write.
+                        tracing::warn!(%error, "cannot watch the CrateDB resource for a cancel (does the restore Job's Role allow watch on cratedbs?); trying again");
+                    } else {
+                        tracing::debug!(%error, failures, "the cancel watch failed; watching again");
+                    }
                     tokio::time::sleep(Duration::from_secs(1u64 << failures.min(5))).await;
                 }
             }
@@ -169,6 +174,7 @@ async fn watch_once(
         Err(kube::Error::Api(status)) if status.code == 410 => return WatchEnd::Expired,
         Err(error) => return WatchEnd::Failed(error.to_string()),
     };
+    tracing::debug!("watching the CrateDB resource for a cancel");
     let mut stream = std::pin::pin!(stream);
     while let Some(event) = stream.next().await {
         match event {

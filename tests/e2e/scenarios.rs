@@ -78,6 +78,10 @@ pub const ALL: &[(&str, Scenario)] = &[
         a_terminated_job_leaves_its_run_for_the_next_pod,
     ),
     (
+        "a_cancel_through_the_webhooks_stops_the_running_restore",
+        a_cancel_through_the_webhooks_stops_the_running_restore,
+    ),
+    (
         "a_cluster_created_with_a_restore_gets_an_owned_job",
         a_cluster_created_with_a_restore_gets_an_owned_job,
     ),
@@ -1728,6 +1732,107 @@ fn a_terminated_job_leaves_its_run_for_the_next_pod(env: &Env) {
         sim.count_statements("RESTORE SNAPSHOT"),
         1,
         "RESTORE issued once"
+    );
+}
+
+/// SPEC A29 through the real API server: a dry run previews the cancel, a cancel of another run
+/// is refused, and the admitted cancel reaches the Job through its watch (no status write
+/// happens while the restore makes no visible progress) within a few seconds; the Job drops what
+/// it created, cleans up and ends Cancelled, recording who asked.
+fn a_cancel_through_the_webhooks_stops_the_running_restore(env: &Env) {
+    const NAME: &str = "cancel";
+    let ns = NS_PLAIN;
+    let run = admit_restore_for_the_job_binary(
+        env,
+        NAME,
+        cratedb_sim::SnapshotDef::new("snap-cancel")
+            .version("5.6.0")
+            .table(
+                cratedb_sim::TableDef::new("doc", "events")
+                    .shards(1)
+                    .bytes_per_shard(1_000_000_000),
+            ),
+        json!({}),
+        vec![],
+    );
+    let sim = &run.sim;
+    // A restore that makes no visible progress for hours.
+    sim.set_progress(cratedb_sim::ProgressMode::WallClock { bytes_per_sec: 1 });
+    let mut job = run
+        .command("1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start cratedb-restore-job");
+    wait_until(
+        "the Job waits for the restore",
+        Duration::from_secs(30),
+        || {
+            let cr = env.get("cratedb", ns, NAME);
+            (cr["status"]["restore"]["steps"]["await_restore"]["state"] == "Running").then_some(())
+        },
+    );
+    let annotate = |value: &str, dry_run: bool| {
+        let mut args = vec![
+            "annotate".to_string(),
+            "cratedb".into(),
+            "-n".into(),
+            ns.into(),
+            NAME.into(),
+            format!("restore.cloud.crate.io/cancel={value}"),
+        ];
+        if dry_run {
+            args.push("--dry-run=server".into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        env.kubectl.run(&args)
+    };
+    let preview = annotate("true", true).ok();
+    assert!(
+        preview
+            .warnings()
+            .iter()
+            .any(|w| w.starts_with("cancel: CrateDB is restoring run")
+                && w.contains("1 relation(s): doc.events")),
+        "{}",
+        preview.describe()
+    );
+    annotate("20200101000000-000000", false)
+        .fails()
+        .stderr_has("is not the active run");
+    let asked = std::time::Instant::now();
+    annotate("true", false).ok();
+    let status = job.wait().unwrap();
+    let took = asked.elapsed();
+    assert_eq!(status.code(), Some(0), "a cancelled run exits 0");
+    let cr = env.get("cratedb", ns, NAME);
+    let restore = &cr["status"]["restore"];
+    assert_eq!(restore["phase"], "Cancelled", "{restore:#}");
+    assert!(
+        restore["cancelledBy"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty()),
+        "{restore:#}"
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "noticed and done in {took:?}"
+    );
+    assert_eq!(sim.count_statements("RESTORE SNAPSHOT"), 1);
+    assert_eq!(
+        sim.statement_texts()
+            .into_iter()
+            .filter(|s| s.starts_with("DROP TABLE"))
+            .collect::<Vec<_>>(),
+        [r#"DROP TABLE IF EXISTS "doc"."events""#]
+    );
+    assert!(sim.repositories().is_empty(), "repository dropped");
+    assert!(sim.restores_in_progress().is_empty());
+    assert!(
+        cr["metadata"]["annotations"]
+            .get("restore.cloud.crate.io/cancel")
+            .is_none(),
+        "{cr:#}"
     );
 }
 

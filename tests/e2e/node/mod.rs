@@ -13,6 +13,7 @@
 //! * [`NodeEnv`]: the node plus kubectl, a kube-rs client, the helm release and the simulator
 //!   clusters the scenarios create, with failure diagnostics.
 
+pub mod day2;
 pub mod scenarios;
 
 use std::{
@@ -873,7 +874,7 @@ impl Secrets {
 /// What a scenario's cluster holds.
 pub struct ClusterSpec {
     pub name: String,
-    /// The snapshot in the simulator's storage (cratedb-sim config JSON).
+    /// The snapshot in the simulator's storage (cratedb-sim config JSON), or an array of them.
     pub snapshot: Value,
     /// Restore progress of the simulator: bytes per second per recovering shard.
     pub bytes_per_sec: u64,
@@ -977,7 +978,10 @@ impl NodeEnv {
             "users": [{"name": "system", "password": secrets.system_password}],
             "storages": [{"type": "s3", "bucket": BUCKET, "base_path": BASE_PATH,
                           "access_key": secrets.access_key, "secret_key": secrets.secret_key,
-                          "snapshots": [spec.snapshot]}],
+                          "snapshots": match spec.snapshot {
+                              Value::Array(several) => several,
+                              one => vec![one],
+                          }}],
             "progress": {"mode": "wall_clock", "bytes_per_sec": spec.bytes_per_sec}
         });
         let labels = operator_labels(name);
@@ -1123,7 +1127,7 @@ pub fn run() {
     let only = std::env::var("CRATEDB_E2E_NODE_ONLY").ok();
     let mut failed = Vec::new();
     let mut times = Vec::new();
-    for (name, scenario) in scenarios::ALL {
+    for (name, scenario) in scenarios::ALL.iter().chain(day2::ALL) {
         if only.as_deref().is_some_and(|f| !name.contains(f)) {
             continue;
         }

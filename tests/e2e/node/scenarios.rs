@@ -53,7 +53,8 @@ pub const ALL: &[(&str, Scenario)] = &[
     ),
 ];
 
-/// The steps of a run, in order (`status.restore.steps`).
+/// The steps of a run that is not cancelled, in order (`status.restore.steps`; a cancelled run
+/// also has `cancel_restore`).
 pub const STEPS: [&str; 14] = [
     "preflight",
     "before_cluster_update",
