@@ -82,6 +82,10 @@ pub const ALL: &[(&str, Scenario)] = &[
         a_cancel_through_the_webhooks_stops_the_running_restore,
     ),
     (
+        "the_job_lists_the_snapshots_of_the_clusters_backups",
+        the_job_lists_the_snapshots_of_the_clusters_backups,
+    ),
+    (
         "a_cluster_created_with_a_restore_gets_an_owned_job",
         a_cluster_created_with_a_restore_gets_an_owned_job,
     ),
@@ -1800,8 +1804,22 @@ fn a_cancel_through_the_webhooks_stops_the_running_restore(env: &Env) {
     annotate("20200101000000-000000", false)
         .fails()
         .stderr_has("is not the active run");
+    // As a user would: the plugin's preview, then the cancel.
+    let dry = crate::plugin::plugin(env, &["-n", ns, "cancel", NAME, "--dry-run"]).ok();
+    assert!(
+        dry.stdout
+            .contains("would be admitted (dry run, nothing changed)")
+            && dry.stdout.contains("drops exactly what it creates"),
+        "{}",
+        dry.describe()
+    );
     let asked = std::time::Instant::now();
-    annotate("true", false).ok();
+    let cancelled = crate::plugin::plugin(env, &["-n", ns, "cancel", NAME]).ok();
+    assert!(
+        cancelled.stdout.starts_with("cancel of run ") && cancelled.stdout.contains(" requested"),
+        "{}",
+        cancelled.describe()
+    );
     let status = job.wait().unwrap();
     let took = asked.elapsed();
     assert_eq!(status.code(), Some(0), "a cancelled run exits 0");
@@ -1834,6 +1852,156 @@ fn a_cancel_through_the_webhooks_stops_the_running_restore(env: &Env) {
             .is_none(),
         "{cr:#}"
     );
+    let shown = crate::plugin::plugin(env, &["-n", ns, "status", NAME]).ok();
+    assert!(
+        shown.stdout.contains("Phase:     Cancelled") && shown.stdout.contains("Cancelled: by "),
+        "{}",
+        shown.describe()
+    );
+    // What the README shows is what these commands print.
+    examples(&[
+        ("cancel-dry-run.txt", &dry.stdout),
+        ("cancel.txt", &cancelled.stdout),
+        ("status-cancelled.txt", &shown.stdout),
+    ]);
+}
+
+/// SPEC A30: `cratedb-restore-job snapshots` as the restore Job's ServiceAccount, against the real
+/// API server and the simulator: the cluster's backups (spec.backups, as the operator's CRD has
+/// them) newest first, as text and as one JSON document, through a read-only repository it drops
+/// again.
+fn the_job_lists_the_snapshots_of_the_clusters_backups(env: &Env) {
+    const NAME: &str = "catalog";
+    let ns = NS_PLAIN;
+    let password = format!("Sys-Pw-{NAME}");
+    let day = |n: i64| 1_733_000_000_000_i64 + n * 86_400_000;
+    let taken = |name: &str, n: i64, state: &str, tables: &[&str]| {
+        let mut snap = cratedb_sim::SnapshotDef::new(name)
+            .version("5.10.3")
+            .state(state)
+            .started(day(n))
+            .finished(day(n) + 754_000);
+        for t in tables {
+            snap = snap.table(cratedb_sim::TableDef::new("doc", *t).shards(1));
+        }
+        snap
+    };
+    let sim = env.rt.block_on(async {
+        cratedb_sim::Simulator::builder()
+            .server_version("5.10.3")
+            .user("system", &password)
+            .storage(
+                cratedb_sim::Storage::s3(
+                    "backups",
+                    "clusters/prod",
+                    "AKIAEXAMPLEEXAMPLE",
+                    SECRET_VALUE,
+                )
+                .snapshot(taken(
+                    "nightly-2024-11-22",
+                    0,
+                    "SUCCESS",
+                    &["orders", "customers"],
+                ))
+                .snapshot(taken(
+                    "nightly-2024-11-23",
+                    1,
+                    "SUCCESS",
+                    &["orders", "customers", "events"],
+                ))
+                .snapshot(taken(
+                    "nightly-2024-11-24",
+                    2,
+                    "PARTIAL",
+                    &["orders", "customers", "events"],
+                )),
+            )
+            .start()
+            .await
+            .expect("simulator")
+    });
+    let r = |key: &str| json!({"secretKeyRef": {"name": format!("restore-from-backup-{NAME}"), "key": key}});
+    let mut cr = cratedb(NAME, ns, None);
+    cr["spec"]["backups"] = json!({"aws": {"accessKeyId": r("access-key-id"),
+        "secretAccessKey": r("secret-access-key"), "bucket": r("bucket"),
+        "basePath": "clusters/prod", "cron": "0 * * * *"}});
+    env.kubectl
+        .apply(&[
+            restore_secret(&format!("restore-from-backup-{NAME}"), ns),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("user-system-{NAME}"), "namespace": ns},
+                   "stringData": {"password": password}}),
+            cr,
+        ])
+        .ok();
+    let kubeconfig = env
+        .cluster
+        .token_kubeconfig("catalog-job", &env.kubectl.token_for(ns, JOB_SA));
+    let list = |output: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cratedb-restore-job"))
+            .args([
+                "snapshots",
+                "--namespace",
+                ns,
+                "--name",
+                NAME,
+                "--output",
+                output,
+            ])
+            .args([
+                "--crate-host",
+                "127.0.0.1",
+                "--crate-port",
+                &sim.pg_addr().port().to_string(),
+            ])
+            .env("KUBECONFIG", &kubeconfig)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run cratedb-restore-job snapshots");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = list("text");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0], "Snapshots in spec.backups.aws, newest first:",
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with("nightly-2024-11-24  PARTIAL"),
+        "{text}"
+    );
+    assert!(
+        lines[4].starts_with("nightly-2024-11-22  SUCCESS"),
+        "{text}"
+    );
+    let json: Value = serde_json::from_str(list("json").trim()).expect("one JSON document");
+    assert_eq!(json["snapshots"][1]["name"], "nightly-2024-11-23");
+    assert_eq!(
+        json["snapshots"][1]["tables"],
+        json!(["doc.orders", "doc.customers", "doc.events"])
+    );
+    assert_eq!(sim.count_statements("CREATE REPOSITORY"), 2);
+    assert_eq!(sim.count_statements("DROP REPOSITORY"), 2);
+    assert!(sim.repositories().is_empty());
+    for verb in ["SET", "RESET", "RESTORE", "ALTER"] {
+        assert_eq!(sim.count_statements(verb), 0, "{verb}");
+    }
+    assert!(!text.contains(SECRET_VALUE));
+    examples(&[("snapshots.txt", &text)]);
+}
+
+/// Writes command output under the target dir's `tmp/readme-examples/` (the README's examples
+/// are copied from there).
+pub(crate) fn examples(files: &[(&str, &str)]) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("readme-examples");
+    std::fs::create_dir_all(&dir).ok();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).ok();
+    }
 }
 
 /// A CrateDB created with a restore request in the same apply (a clone): the validating webhook

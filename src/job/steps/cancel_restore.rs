@@ -99,18 +99,29 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
     Ok(StepReport::new(report))
 }
 
-/// What a cancelled restore of this type may already have applied and no drop undoes.
+/// What a cancelled restore may already have applied that no drop undoes: the metadata an
+/// `ALL`, `METADATA` or sections restore brings (CrateDB applies it when the restore starts).
 pub fn irreversible(ctx: &RunContext) -> Option<String> {
-    let target = &ctx.request.target;
-    let metadata = matches!(
-        target,
-        crate::restore_type::RestoreTarget::All | crate::restore_type::RestoreTarget::Metadata
-    );
-    let sections = matches!(target, crate::restore_type::RestoreTarget::Sections(_));
-    (metadata || sections).then(|| {
-        format!(
-            "a {} restore applies the snapshot's users, privileges, settings, views and functions when it starts; the cancel cannot undo them (status.restore.settingsChangedBySnapshot lists changed settings)",
-            ctx.request.restore_type
-        )
-    })
+    use crate::restore_type::{RestoreTarget, Section};
+    let what = match &ctx.request.target {
+        RestoreTarget::All | RestoreTarget::Metadata => {
+            "the snapshot's users, privileges, settings, views, analyzers and functions".to_string()
+        }
+        RestoreTarget::Sections(sections) => {
+            let applied: Vec<&str> = sections
+                .iter()
+                .filter(|s| **s != Section::Tables)
+                .map(|s| s.as_str())
+                .collect();
+            if applied.is_empty() {
+                return None;
+            }
+            format!("the snapshot's {}", applied.join(", "))
+        }
+        _ => return None,
+    };
+    Some(format!(
+        "RESTORE … {} applies {what} when it starts; the cancel cannot undo them (status.restore.settingsChangedBySnapshot lists changed settings)",
+        ctx.request.target.keyword(None)
+    ))
 }
