@@ -86,14 +86,10 @@ async fn a_run_cancelled_before_its_pod_starts_sends_nothing_and_ends_cancelled(
         events.contains(&"RestoreCancelled".to_string()),
         "{events:?}"
     );
-    let told: Vec<String> = h
-        .sink
-        .received()
-        .iter()
-        .map(|r| r.body["feedback_data"]["message"].to_string())
-        .collect();
+    let told = h.sink.feedback();
     assert!(
-        told.iter().any(|m| m.contains("cancelled by alice")),
+        told.iter()
+            .any(|(status, m)| status == "failure" && m.contains("cancelled by alice")),
         "{told:?}"
     );
 }

@@ -161,14 +161,10 @@ async fn latest_restores_the_newest_success_that_holds_every_requested_table() {
             .starts_with("snapshot latest is nightly-2; planned RESTORE"),
         "{status:#}"
     );
-    let told: Vec<String> = h
-        .sink
-        .received()
-        .iter()
-        .map(|r| r.body["feedback_data"]["message"].to_string())
-        .collect();
+    let told = h.sink.feedback();
     assert!(
-        told.iter().any(|m| m.contains("resolved to nightly-2")),
+        told.iter()
+            .any(|(status, m)| status == "success" && m.contains("resolved to nightly-2")),
         "{told:?}"
     );
 }
