@@ -1859,7 +1859,7 @@ fn a_cancel_through_the_webhooks_stops_the_running_restore(env: &Env) {
         shown.describe()
     );
     // What the README shows is what these commands print.
-    examples(&[
+    crate::harness::examples(&[
         ("cancel-dry-run.txt", &dry.stdout),
         ("cancel.txt", &cancelled.stdout),
         ("status-cancelled.txt", &shown.stdout),
@@ -1991,17 +1991,7 @@ fn the_job_lists_the_snapshots_of_the_clusters_backups(env: &Env) {
         assert_eq!(sim.count_statements(verb), 0, "{verb}");
     }
     assert!(!text.contains(SECRET_VALUE));
-    examples(&[("snapshots.txt", &text)]);
-}
-
-/// Writes command output under the target dir's `tmp/readme-examples/` (the README's examples
-/// are copied from there).
-pub(crate) fn examples(files: &[(&str, &str)]) {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("readme-examples");
-    std::fs::create_dir_all(&dir).ok();
-    for (name, text) in files {
-        std::fs::write(dir.join(name), text).ok();
-    }
+    crate::harness::examples(&[("snapshots.txt", &text)]);
 }
 
 /// A CrateDB created with a restore request in the same apply (a clone): the validating webhook

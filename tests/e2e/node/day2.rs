@@ -261,4 +261,25 @@ fn the_plugin_lists_the_snapshots_through_a_short_lived_job(env: &NodeEnv) {
     for verb in ["SET", "RESET", "RESTORE", "ALTER", "DROP TABLE"] {
         assert!(with_prefix(&log, verb).is_empty(), "{verb}: {log:#?}");
     }
+    // The same as people read it (the README shows this output).
+    let mut text = Stream::plugin(
+        &kubeconfig,
+        &["-n", NS, "snapshots", &cluster.name, "--tables"],
+    );
+    let exit = wait_until(
+        "kubectl cratedb-restore snapshots --tables",
+        POD_START,
+        || text.exit_code(),
+    );
+    let shown = text.text();
+    assert_eq!(exit, 0, "{shown}\n{}", text.stderr_text());
+    assert!(
+        shown.starts_with("Snapshots in spec.backups.aws, newest first:\n")
+            && shown.contains("  tables: doc.orders"),
+        "{shown}"
+    );
+    crate::harness::examples(&[(
+        "plugin-snapshots.txt",
+        &format!("{}{shown}", text.stderr_text()),
+    )]);
 }
