@@ -699,7 +699,15 @@ async fn an_active_backup_job_is_waited_for_with_one_delay_notification() {
 #[tokio::test]
 async fn catalogs_without_the_optional_columns_still_restore() {
     use cratedb_sim::ErrorInjection;
-    let h = Harness::with_snapshot(orders_snapshot()).await;
+    // A table of the cluster's own, so that its partitions are read (without `partitioned_by`
+    // the Job cannot tell which tables have any).
+    let h = Harness::start(
+        sim_builder()
+            .storage(s3().snapshot(orders_snapshot()))
+            .table(cratedb_sim::TableDef::new("doc", "own")),
+        Cluster::default(),
+    )
+    .await;
     for (needle, column) in [
         ("table_partitions FROM sys.snapshots", "table_partitions"),
         (

@@ -85,20 +85,30 @@ async fn partitions_where(
 }
 
 /// One snapshot of one repository, if it exists.
+/// `with_partitions`: also the partitions it holds (`table_partitions`, one entry per partition
+/// of every table: tens of thousands for a year of daily partitions), only when the plan needs
+/// them.
 pub async fn snapshot(
     db: &Pg,
     repository: &str,
     snapshot: &str,
+    with_partitions: bool,
     timeout: Duration,
 ) -> Result<Option<SnapshotInfo>, SqlError> {
-    let rows = with_fallback(
-        db,
-        queries::SNAPSHOT,
-        queries::SNAPSHOT_BASIC,
-        &[SqlParam::Text(repository), SqlParam::Text(snapshot)],
-        Some(timeout),
-    )
-    .await?;
+    let params = [SqlParam::Text(repository), SqlParam::Text(snapshot)];
+    let rows = if with_partitions {
+        with_fallback(
+            db,
+            queries::SNAPSHOT,
+            queries::SNAPSHOT_BASIC,
+            &params,
+            Some(timeout),
+        )
+        .await?
+    } else {
+        db.query_params(queries::SNAPSHOT_BASIC, &params, timeout)
+            .await?
+    };
     Ok(queries::snapshot_info(&rows))
 }
 
@@ -120,19 +130,27 @@ pub async fn running_restores(
     }
 }
 
-/// Every snapshot of a repository, with when it was taken.
+/// Every snapshot of a repository, with when it was taken (and with the partitions each holds
+/// when `with_partitions`).
 pub async fn snapshots(
     db: &Pg,
     repository: &str,
+    with_partitions: bool,
     timeout: Duration,
 ) -> Result<Vec<SnapshotInfo>, SqlError> {
-    let rows = with_fallback(
-        db,
-        queries::SNAPSHOTS_OF_REPOSITORY,
-        queries::SNAPSHOTS_OF_REPOSITORY_BASIC,
-        &[SqlParam::Text(repository)],
-        Some(timeout),
-    )
-    .await?;
+    let params = [SqlParam::Text(repository)];
+    let rows = if with_partitions {
+        with_fallback(
+            db,
+            queries::SNAPSHOTS_OF_REPOSITORY,
+            queries::SNAPSHOTS_OF_REPOSITORY_BASIC,
+            &params,
+            Some(timeout),
+        )
+        .await?
+    } else {
+        db.query_params(queries::SNAPSHOTS_OF_REPOSITORY_BASIC, &params, timeout)
+            .await?
+    };
     Ok(queries::snapshot_rows(&rows))
 }

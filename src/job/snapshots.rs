@@ -133,7 +133,7 @@ async fn read_through(
 ) -> Result<Vec<SnapshotInfo>, CatalogError> {
     let settings = repository::settings(secrets, location, version).await?;
     repository::create(db, name, location.provider, &settings).await?;
-    catalog::snapshots(db, name, config.snapshot_query_timeout)
+    catalog::snapshots(db, name, true, config.snapshot_query_timeout)
         .await
         .map_err(|e| CatalogError::from(StepError::from(e)))
 }

@@ -13,7 +13,9 @@ use crate::{
     cratedb::{catalog, queries},
     job::repository,
     plan::PlanSummary,
+    restore_options::OnConflict,
     restore_request::{describe, unsupported_by},
+    restore_type::RestoreTarget,
     snapshot_catalog::{self, LATEST},
     version::ServerVersion,
 };
@@ -39,7 +41,20 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
     let info = snapshot_to_restore(ctx, &repository).await?;
     let resolved = info.name != ctx.request.snapshot;
     let relations = catalog::relations(&ctx.db).await?;
-    let partitions = catalog::partitions(&ctx.db).await?;
+    // Only partitioned tables have partitions: read theirs, not a whole cluster's worth of rows
+    // (a server that does not say which tables are partitioned gets the full read).
+    let partitioned: Vec<String> = relations
+        .iter()
+        .filter(|r| !r.partitioned_by.is_empty())
+        .map(|r| queries::relation_key(&r.ident))
+        .collect();
+    let partitions = if !partitioned.is_empty() {
+        catalog::partitions_of(&ctx.db, &partitioned).await?
+    } else if relations.is_empty() {
+        Vec::new()
+    } else {
+        catalog::partitions(&ctx.db).await?
+    };
 
     let plan = plan(&PlanInput {
         request: &ctx.request,
@@ -124,7 +139,14 @@ async fn snapshot_to_restore(
         e => StepError::permanent(format!("Snapshots could not be fetched: {e}")),
     };
     let timeout = ctx.config.snapshot_query_timeout;
-    if let Some(info) = catalog::snapshot(&ctx.db, repository, requested, timeout)
+    // The snapshot's partitions matter for partition targets, `on-conflict: skip` (which
+    // partitions exist already) and renames (a renamed partitioned table); an `all` restore
+    // without them does not read tens of thousands of partition entries.
+    let options = &ctx.request.options;
+    let with_partitions = matches!(ctx.request.target, RestoreTarget::Partitions(_))
+        || options.on_conflict == OnConflict::Skip
+        || options.rename.as_ref().is_some_and(|r| r.renames());
+    if let Some(info) = catalog::snapshot(&ctx.db, repository, requested, with_partitions, timeout)
         .await
         .map_err(fetch_failed)?
     {
@@ -135,7 +157,7 @@ async fn snapshot_to_restore(
             "Snapshot {requested} does not exist in repository {repository}."
         )));
     }
-    let all = catalog::snapshots(&ctx.db, repository, timeout)
+    let all = catalog::snapshots(&ctx.db, repository, with_partitions, timeout)
         .await
         .map_err(fetch_failed)?;
     let chosen = snapshot_catalog::latest(&all, &ctx.request.target).map_err(|reason| {
