@@ -475,6 +475,7 @@ fn chart_defaults_render_fail_closed_webhooks_and_restricted_pods() {
     assert_eq!(
         names,
         [
+            "CRATEDB_RESTORE_JOB_UID",
             "CRATEDB_OPERATOR_RESTORE_BACKUP_TIMEOUT",
             "CRATEDB_RESTORE_CLEANUP_RESERVE",
             "CRATEDB_RESTORE_LOG_FORMAT",
@@ -484,9 +485,13 @@ fn chart_defaults_render_fail_closed_webhooks_and_restricted_pods() {
             "CRATEDB_OPERATOR_BOOTSTRAP_RETRY_DELAY"
         ]
     );
-    assert_eq!(env[0].1["value"], "86400");
-    assert_eq!(env[1].1["value"], "1800");
-    assert_eq!(env[4].1["value"], "restore-from-backup-{name}");
+    assert_eq!(
+        env[0].1["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.labels['controller-uid']"
+    );
+    assert_eq!(env[1].1["value"], "86400");
+    assert_eq!(env[2].1["value"], "1800");
+    assert_eq!(env[5].1["value"], "restore-from-backup-{name}");
 }
 
 #[test]
