@@ -193,7 +193,9 @@ impl Env {
             })
             .cloned()
             .collect();
-        assert_eq!(configs.len(), 2);
+        // The CrateDB webhooks and the uninstall guard (which only judges the chart's own
+        // pre-delete hook ConfigMap).
+        assert_eq!(configs.len(), 3);
         kubectl.apply(&configs).ok();
 
         let rt = tokio::runtime::Builder::new_multi_thread()
