@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use crate::{
     admission::{Outcome, ReviewError, decode, encode_review},
+    restore_job::is_finished,
     run::{CLUSTER_ANNOTATION, labels},
 };
 
@@ -37,18 +38,6 @@ pub struct Running {
     pub cluster: String,
     pub job: String,
     pub run_id: String,
-}
-
-/// Whether a Job has ended (a `Complete` or `Failed` condition that is true). Pure.
-pub fn finished(job: &Job) -> bool {
-    job.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|conditions| {
-            conditions
-                .iter()
-                .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
-        })
 }
 
 fn running(namespace: &str, job: &Job) -> Running {
@@ -133,7 +122,7 @@ pub async fn running_restores(
         found.extend(
             list.items
                 .iter()
-                .filter(|j| !finished(j))
+                .filter(|j| !is_finished(j))
                 .map(|j| running(namespace, j)),
         );
     }
@@ -221,10 +210,10 @@ mod tests {
             labels,
             json!([{"type": "Suspended", "status": "True"}]),
         );
-        assert!(!finished(&active));
-        assert!(finished(&done));
-        assert!(finished(&failed));
-        assert!(!finished(&suspended));
+        assert!(!is_finished(&active));
+        assert!(is_finished(&done));
+        assert!(is_finished(&failed));
+        assert!(!is_finished(&suspended));
         let message = refusal(&[running("dbs", &active)]);
         assert!(
             message.starts_with(
