@@ -408,9 +408,19 @@ pub fn kubelet_and_containerd_restarted_while_the_job_waits_on_a_restore(env: &N
         .as_str()
         .unwrap()
         .to_string();
-    let before_job = container(&env.get("pod", NS, &job_pod));
-    let before_sim = container(&env.get("pod", NS, &cluster.pod));
-    assert!(!before_job.0.is_empty() && !before_sim.0.is_empty());
+    // As the kubelet reports them (its status lags the container's start a little).
+    let running = |pod: &str| {
+        wait_until(
+            &format!("{pod}'s container reported running"),
+            POD_START,
+            || {
+                let (id, started) = container(&env.get("pod", NS, pod));
+                (!id.is_empty() && !started.is_empty()).then_some((id, started))
+            },
+        )
+    };
+    let before_job = running(&job_pod);
+    let before_sim = running(&cluster.pod);
     sleep_until(awaiting + Duration::from_secs(5));
     let stopped_at = Instant::now();
     let mut down = Stopped::stop(env, &["kubelet", "containerd"]);
@@ -819,6 +829,9 @@ struct UnderApplies {
     results: Timed,
     started: Instant,
     ended: Instant,
+    /// What each old webhook Pod logged from its SIGTERM to its exit: (Pod, endpoint gone after
+    /// ms, drained before the grace period ran out, SIGTERM to its last line).
+    shutdowns: Vec<(String, Option<u64>, bool, Duration)>,
 }
 
 impl UnderApplies {
@@ -858,6 +871,15 @@ fn rollout_under_applies(
 ) -> UnderApplies {
     const MIN_DURING: usize = 50;
     let old = webhook_pod_names(env);
+    // Each old Pod's log to its end: how it shut down.
+    let kubeconfig = env.node.kubeconfig();
+    let old_logs: Vec<(String, Stream)> = old
+        .iter()
+        .map(|pod| {
+            let stream = Stream::start(&kubeconfig, &["logs", "-f", "-n", RELEASE_NS, pod]);
+            (pod.clone(), stream)
+        })
+        .collect();
     let results: Mutex<Timed> = Mutex::new(Vec::new());
     let next = AtomicUsize::new(0);
     let done = AtomicBool::new(false);
@@ -915,11 +937,60 @@ fn rollout_under_applies(
         }
     });
     let (started, ended) = window.into_inner().unwrap().unwrap();
+    let shutdowns = old_logs
+        .into_iter()
+        .map(|(pod, mut stream)| {
+            // The stream ends with the container.
+            wait_until(
+                &format!("the log of {pod} ends"),
+                Duration::from_secs(60),
+                || stream.ended().then_some(()),
+            );
+            let lines: Vec<Value> = stream
+                .stop()
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            let gone = lines
+                .iter()
+                .find(|l| {
+                    l["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with("this Pod's endpoint is gone"))
+                })
+                .and_then(|l| l["after_ms"].as_u64());
+            let drained = lines
+                .iter()
+                .any(|l| l["message"] == "all connections drained");
+            let at = |l: &Value| l["timestamp"].as_str().map(parse_time);
+            let term = lines
+                .iter()
+                .find(|l| {
+                    l["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with("shutdown requested"))
+                })
+                .and_then(at);
+            let last = lines.last().and_then(at);
+            let took = match (term, last) {
+                (Some(a), Some(b)) => b.duration_since(a).unwrap_or_default(),
+                _ => Duration::ZERO,
+            };
+            (pod, gone, drained, took)
+        })
+        .collect();
     let under = UnderApplies {
         results: results.into_inner().unwrap(),
         started,
         ended,
+        shutdowns,
     };
+    for (pod, gone, drained, _) in &under.shutdowns {
+        assert!(
+            gone.is_some() && *drained,
+            "{pod} served until its endpoint was gone ({gone:?} ms) and closed every connection itself (drained: {drained})"
+        );
+    }
     assert!(
         under.during() >= MIN_DURING,
         "{} applies started during the rollout",
@@ -1070,12 +1141,22 @@ pub fn helm_upgrade_and_rollback_while_a_restore_runs_answer_every_apply(env: &N
     assert_run_succeeded(env, &after_rollback, &back);
     for (what, under) in [("upgrade", &upgrade), ("rollback", &rollback)] {
         eprintln!(
-            "  figures: helm {what}: rollout {} (helm command to old Pods gone), {} applies during it, {} in all, errors {}; {}",
+            "  figures: helm {what}: rollout {} (helm command to old Pods gone), {} applies during it, {} in all, errors {}; {}; old Pods: endpoint gone {:?} ms after SIGTERM, all connections drained, SIGTERM to exit {:?}",
             secs(under.ended - under.started),
             under.during(),
             under.results.len(),
             under.failures().len(),
-            latencies(under.results.iter().map(|(a, b, _)| *b - *a).collect())
+            latencies(under.results.iter().map(|(a, b, _)| *b - *a).collect()),
+            under
+                .shutdowns
+                .iter()
+                .map(|s| s.1.unwrap_or_default())
+                .collect::<Vec<_>>(),
+            under
+                .shutdowns
+                .iter()
+                .map(|s| secs(s.3))
+                .collect::<Vec<_>>()
         );
     }
     let all: Vec<&SimCluster> = clusters
