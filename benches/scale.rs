@@ -341,6 +341,8 @@ fn main() {
         });
     }
 
+    // kube's client and rustls need the process-wide crypto provider chosen (ring).
+    cratedb_restore::install_crypto_provider();
     let cluster = harness::Cluster::start();
     let kubectl = cluster.kubectl(Default::default());
     cluster.install_crd(&kubectl);
