@@ -8,6 +8,7 @@
 #[allow(dead_code)]
 mod harness;
 #[path = "support/rusage.rs"]
+#[allow(dead_code)]
 mod rusage;
 
 use std::time::{Duration, Instant};

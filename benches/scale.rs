@@ -13,6 +13,7 @@
 #[allow(dead_code)]
 mod harness;
 #[path = "support/rusage.rs"]
+#[allow(dead_code)]
 mod rusage;
 
 use std::{
@@ -207,7 +208,7 @@ async fn run_case(
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
-    let (code, rss_kib) = tokio::task::spawn_blocking(move || rusage::wait_with_rusage(child))
+    let (code, rss_kib) = tokio::task::spawn_blocking(move || rusage::wait_with_peak(child))
         .await
         .unwrap();
     let wall = started.elapsed();
@@ -219,6 +220,10 @@ async fn run_case(
     largest.fetch_max(status_bytes, Ordering::Relaxed);
     let mut text = String::new();
     log.reopen().unwrap().read_to_string(&mut text).unwrap();
+    // SCALE_LOGS=<dir> keeps each run's log there.
+    if let Ok(dir) = std::env::var("SCALE_LOGS") {
+        std::fs::write(format!("{dir}/{name}.log"), &text).ok();
+    }
     assert_eq!(
         code,
         0,
@@ -340,8 +345,11 @@ fn main() {
             name_tables: false,
         });
     }
+    // SCALE_ONLY=<part of a case's label> runs only those cases (to look at one closely).
+    if let Ok(only) = std::env::var("SCALE_ONLY") {
+        cases.retain(|c| c.label().contains(&only));
+    }
 
-    // kube's client and rustls need the process-wide crypto provider chosen (ring).
     cratedb_restore::install_crypto_provider();
     let cluster = harness::Cluster::start();
     let kubectl = cluster.kubectl(Default::default());

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use cratedb_restore::{
     job::config::{JobConfig, NotificationSettings},
     telemetry::LogFormat,
@@ -24,27 +24,34 @@ use secrecy::SecretString;
 ///   2  wrong arguments or configuration; a retry will not help
 ///   3  the restore failed; status.restore says why and cleanup ran; a retry will not help
 ///   4  interrupted (SIGTERM); the run is left for the next pod to resume
+///
+/// `cratedb-restore-job snapshots --namespace NS --name CLUSTER` lists what can be restored
+/// instead (see `cratedb-restore-job snapshots --help`).
 #[derive(Debug, Parser)]
 #[command(
     name = "cratedb-restore-job",
     version,
     about,
     long_about,
-    verbatim_doc_comment
+    verbatim_doc_comment,
+    subcommand_negates_reqs = true
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Namespace of the CrateDB resource.
-    #[arg(long, env = "CRATEDB_RESTORE_NAMESPACE")]
-    pub namespace: String,
+    #[arg(long, env = "CRATEDB_RESTORE_NAMESPACE", required = true)]
+    pub namespace: Option<String>,
 
     /// Name of the CrateDB resource.
-    #[arg(long, env = "CRATEDB_RESTORE_NAME")]
-    pub name: String,
+    #[arg(long, env = "CRATEDB_RESTORE_NAME", required = true)]
+    pub name: Option<String>,
 
     /// Run id the admission webhook stamped on the resource (annotation
     /// restore.cloud.crate.io/run-id). A different annotation means this run was superseded.
-    #[arg(long, env = "CRATEDB_RESTORE_RUN_ID")]
-    pub run_id: String,
+    #[arg(long, env = "CRATEDB_RESTORE_RUN_ID", required = true)]
+    pub run_id: Option<String>,
 
     /// CrateDB PostgreSQL host [default: crate-discovery-<name>.<namespace>].
     #[arg(long, env = "CRATEDB_RESTORE_CRATE_HOST")]
@@ -208,15 +215,114 @@ pub struct Cli {
     pub log_format: LogFormat,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Snapshots(SnapshotsArgs),
+}
+
+/// List the snapshots that can be restored into a CrateDB cluster, newest first.
+///
+/// Reads the cluster's backup location — spec.backups (the operator's backup settings), or with
+/// --from-request the Secret references of spec.cluster.restoreSnapshot — through a read-only
+/// repository of its own (readonly = true, named cratedb_restore_catalog_<random>), reads
+/// sys.snapshots, and drops the repository again. Nothing else in the cluster changes: no
+/// setting, no CronJob, no status. Credentials are bound parameters, never in SQL text or output.
+///
+/// Prints each snapshot's name, state, start and end, CrateDB version and the number of tables
+/// and partitions (--tables: the table names too); --output json prints one JSON document on one
+/// line of stdout ({"source": ..., "snapshots": [...]}), logs go to stderr.
+///
+/// Exit codes: 0 listed; 1 CrateDB or the API unreachable (a retry may help); 2 no such CrateDB
+/// or no backup location; 3 CrateDB refused (credentials, bucket).
+///
+/// Examples:
+///   cratedb-restore-job snapshots --namespace cratedb --name my-cluster
+///   cratedb-restore-job snapshots --namespace cratedb --name my-cluster --from-request -o json
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct SnapshotsArgs {
+    /// Namespace of the CrateDB resource.
+    #[arg(long, env = "CRATEDB_RESTORE_NAMESPACE")]
+    pub namespace: String,
+
+    /// Name of the CrateDB resource.
+    #[arg(long, env = "CRATEDB_RESTORE_NAME")]
+    pub name: String,
+
+    /// Read the location from spec.cluster.restoreSnapshot's Secret references instead of
+    /// spec.backups.
+    #[arg(long)]
+    pub from_request: bool,
+
+    /// text for people, json for scripts (one line on stdout).
+    #[arg(short, long, value_enum, default_value_t = CatalogOutput::Text)]
+    pub output: CatalogOutput,
+
+    /// With text output: list each snapshot's tables.
+    #[arg(long)]
+    pub tables: bool,
+
+    /// CrateDB PostgreSQL host [default: crate-discovery-<name>.<namespace>].
+    #[arg(long, env = "CRATEDB_RESTORE_CRATE_HOST")]
+    pub crate_host: Option<String>,
+
+    /// CrateDB PostgreSQL port.
+    #[arg(long, env = "CRATEDB_RESTORE_CRATE_PORT", default_value_t = 5432)]
+    pub crate_port: u16,
+
+    /// TLS on the PostgreSQL wire: disable, prefer or require.
+    #[arg(
+        long,
+        env = "CRATEDB_RESTORE_CRATE_SSLMODE",
+        value_enum,
+        default_value = "prefer"
+    )]
+    pub crate_sslmode: cratedb_restore::cratedb::tls::SslMode,
+
+    /// PEM CA that must have signed CrateDB's certificate.
+    #[arg(long, env = "CRATEDB_RESTORE_CRATE_CA_FILE")]
+    pub crate_ca_file: Option<std::path::PathBuf>,
+
+    /// Log format (logs go to stderr).
+    #[arg(
+        long,
+        env = "CRATEDB_RESTORE_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CatalogOutput {
+    Text,
+    Json,
+}
+
+impl SnapshotsArgs {
+    pub fn config(&self) -> JobConfig {
+        // The catalog needs no run id; the config's one is never used.
+        let mut config = JobConfig::new(&self.namespace, &self.name, "catalog");
+        config.crate_host = self.crate_host.clone();
+        config.crate_port = self.crate_port;
+        config.crate_ssl_mode = self.crate_sslmode;
+        config.crate_ca_file = self.crate_ca_file.clone();
+        config
+    }
+}
+
 impl Cli {
     pub fn into_config(self) -> Result<JobConfig, String> {
-        if !cratedb_restore::run::is_valid_run_id(&self.run_id) {
+        let (Some(namespace), Some(name), Some(run_id)) = (self.namespace, self.name, self.run_id)
+        else {
+            return Err("--namespace, --name and --run-id are required".into());
+        };
+        if !cratedb_restore::run::is_valid_run_id(&run_id) {
             return Err(format!(
-                "--run-id {:?} is not a run id issued by the webhook",
-                self.run_id
+                "--run-id {run_id:?} is not a run id issued by the webhook"
             ));
         }
-        let mut config = JobConfig::new(&self.namespace, &self.name, &self.run_id);
+        let mut config = JobConfig::new(&namespace, &name, &run_id);
         config.crate_host = self.crate_host;
         config.crate_port = self.crate_port;
         config.crate_ssl_mode = self.crate_sslmode;
@@ -293,5 +399,24 @@ mod tests {
                 .unwrap();
         assert!(bad.into_config().is_err());
         assert!(Cli::try_parse_from(["x", "--name", "c"]).is_err());
+        // The catalog needs no run id.
+        let catalog = Cli::try_parse_from([
+            "cratedb-restore-job",
+            "snapshots",
+            "--namespace",
+            "ns",
+            "--name",
+            "c1",
+            "-o",
+            "json",
+        ])
+        .unwrap();
+        match catalog.command {
+            Some(Command::Snapshots(args)) => {
+                assert_eq!(args.output, CatalogOutput::Json);
+                assert_eq!(args.config().crate_host(), "crate-discovery-c1.ns");
+            }
+            None => panic!("no subcommand"),
+        }
     }
 }

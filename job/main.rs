@@ -5,11 +5,14 @@ mod cli;
 use clap::Parser;
 use cratedb_restore::{job, job::error::ExitStatus, telemetry};
 
-use cli::Cli;
+use cli::{CatalogOutput, Cli, Command, SnapshotsArgs};
 
 #[tokio::main]
 async fn main() {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(Command::Snapshots(args)) = cli.command.take() {
+        std::process::exit(snapshots(args).await);
+    }
     telemetry::init(cli.log_format);
     let config = match cli.into_config() {
         Ok(config) => config,
@@ -47,4 +50,45 @@ async fn terminated() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// `snapshots`: the catalog of what can be restored, on stdout.
+async fn snapshots(args: SnapshotsArgs) -> i32 {
+    use job::snapshots::{CatalogError, list};
+    telemetry::init_stderr(args.log_format);
+    cratedb_restore::install_crypto_provider();
+    let client = match job::api_count::counted_client().await {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(%error, "no Kubernetes API access (KUBECONFIG, ~/.kube/config or in-cluster)");
+            return ExitStatus::Retry.code();
+        }
+    };
+    match list(&args.config(), client, args.from_request).await {
+        Ok((source, snapshots)) => {
+            match args.output {
+                CatalogOutput::Json => println!(
+                    "{}",
+                    cratedb_restore::snapshot_catalog::to_json(&source, &snapshots)
+                ),
+                CatalogOutput::Text => print!(
+                    "{}",
+                    cratedb_restore::snapshot_catalog::render_text(
+                        &source,
+                        &snapshots,
+                        args.tables
+                    )
+                ),
+            }
+            ExitStatus::Done.code()
+        }
+        Err(error) => {
+            tracing::error!("cannot list the snapshots: {error}");
+            match error {
+                CatalogError::Usage(_) => ExitStatus::Usage.code(),
+                CatalogError::Refused(_) => ExitStatus::Failed.code(),
+                CatalogError::Unavailable(_) => ExitStatus::Retry.code(),
+            }
+        }
+    }
 }

@@ -6,7 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use cratedb_restore::plugin::{parse_duration, request::CliOption};
 
 /// Follow CrateDB restores from kubectl: the status of a restore run with its steps and plan, a
-/// live progress bar, a server-side dry run of a restore request, and the restore Job's logs.
+/// live progress bar, a server-side dry run of a restore request, the restore Job's logs,
+/// cancelling a running restore, and the snapshots that can be restored.
 ///
 /// Installed on PATH as kubectl-cratedb_restore, it runs as `kubectl cratedb-restore ...` (or
 /// `kubectl cratedb_restore ...`). It reads the CrateDB resource's status.restore, which the
@@ -17,6 +18,8 @@ use cratedb_restore::plugin::{parse_duration, request::CliOption};
 ///   kubectl cratedb-restore -n cratedb status my-cluster --watch --timeout 2h
 ///   kubectl cratedb-restore -n cratedb plan my-cluster -f restore.yaml
 ///   kubectl cratedb-restore -n cratedb logs my-cluster
+///   kubectl cratedb-restore -n cratedb cancel my-cluster --wait
+///   kubectl cratedb-restore -n cratedb snapshots my-cluster
 ///   kubectl cratedb-restore -n cratedb status my-cluster -o json | jq .restore.phase
 ///
 /// Exit codes:
@@ -25,6 +28,7 @@ use cratedb_restore::plugin::{parse_duration, request::CliOption};
 ///   2  wrong command line
 ///   3  the watched restore Failed (the restore Job's exit code for a failed restore)
 ///   4  --timeout passed before the watched restore ended
+///   5  the watched restore was Cancelled (what it changed was undone)
 #[derive(Debug, Parser)]
 #[command(
     name = "kubectl-cratedb_restore",
@@ -75,6 +79,90 @@ pub enum Command {
     Status(StatusArgs),
     Plan(PlanArgs),
     Logs(LogsArgs),
+    Cancel(CancelArgs),
+    Snapshots(SnapshotsArgs),
+}
+
+/// List the snapshots that can be restored into a CrateDB, newest first.
+///
+/// Runs `cratedb-restore-job snapshots` as a short-lived Job next to the cluster, with the image,
+/// ServiceAccount, resources and placement the cratedb-restore chart gives restore Jobs (read
+/// from the chart's Job template ConfigMap), prints its answer and deletes the Job. The Job
+/// reads the cluster's backup location (spec.backups; --from-request: the Secret references of
+/// spec.cluster.restoreSnapshot) through a read-only repository of its own, which it drops again;
+/// nothing else in the cluster changes.
+///
+/// Examples:
+///   kubectl cratedb-restore -n cratedb snapshots my-cluster
+///   kubectl cratedb-restore -n cratedb snapshots my-cluster --tables
+///   kubectl cratedb-restore -n cratedb snapshots my-cluster -o json | jq -r '.snapshots[0].name'
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct SnapshotsArgs {
+    /// Name of the CrateDB resource.
+    pub name: String,
+
+    /// List each snapshot's tables too.
+    #[arg(long)]
+    pub tables: bool,
+
+    /// Read the location from spec.cluster.restoreSnapshot's Secret references instead of
+    /// spec.backups.
+    #[arg(long)]
+    pub from_request: bool,
+
+    /// Namespace of the cratedb-restore chart [default: the one namespace that has it].
+    #[arg(long)]
+    pub chart_namespace: Option<String>,
+
+    /// Keep the catalog Job (and its Pod's log) instead of deleting it.
+    #[arg(long)]
+    pub keep_job: bool,
+
+    /// How long to wait for the catalog Job, e.g. 90s, 5m.
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    pub timeout: Duration,
+}
+
+/// Cancel a running restore: stop it and undo what it changed.
+///
+/// Writes the annotation restore.cloud.crate.io/cancel: <run id> on the CrateDB (the run id of
+/// status.restore, or --run-id). The admission webhook admits it only while a run is active and
+/// has not finished restoring the data, and answers with what the cancel will do in the run's
+/// current step, or why it refuses (no run active, another run, the data already restored).
+///
+/// The restore Job notices the cancel within seconds. Before its RESTORE was sent it sends none;
+/// while CrateDB restores, it drops exactly the relations and partitions the run creates (never
+/// anything that existed before), waits until CrateDB no longer lists the restore, then undoes
+/// its other changes (repository, settings, backup CronJob, Grand Central tables) and ends
+/// Cancelled. An `all`, `metadata` or sections restore may already have applied the snapshot's
+/// users, privileges, settings or views, which a cancel cannot undo; the status says so.
+///
+/// Examples:
+///   kubectl cratedb-restore -n cratedb cancel my-cluster --dry-run
+///   kubectl cratedb-restore -n cratedb cancel my-cluster
+///   kubectl cratedb-restore -n cratedb cancel my-cluster --wait --timeout 30m; echo "exit $?"
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct CancelArgs {
+    /// Name of the CrateDB resource.
+    pub name: String,
+
+    /// The run to cancel [default: status.restore.runId, else `true` (the active run)].
+    #[arg(long)]
+    pub run_id: Option<String>,
+
+    /// Only ask what the cancel would do (a server-side dry run); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Follow the run to its end like `status --watch` (exit 5 when Cancelled).
+    #[arg(short, long, conflicts_with = "dry_run")]
+    pub wait: bool,
+
+    /// With --wait: stop after this long (exit 4), e.g. 90s, 30m, 2h.
+    #[arg(long, value_parser = parse_duration, requires = "wait")]
+    pub timeout: Option<Duration>,
 }
 
 /// Show a CrateDB's restore (phase, steps, plan, progress), or follow it live with --watch.
@@ -84,8 +172,8 @@ pub enum Command {
 ///
 /// With --watch, follows the run live: a progress bar with the restored bytes, the rate and the
 /// ETA the restore Job measures, and the current step with its message (one plain line per
-/// change when stderr is not a terminal). It ends when the run is Succeeded (exit 0) or Failed
-/// (exit 3) and prints the final phase and message; if the latest run has already ended, at
+/// change when stderr is not a terminal). It ends when the run is Succeeded (exit 0), Failed
+/// (exit 3) or Cancelled (exit 5) and prints the final phase and message; if the latest run has already ended, at
 /// once. Updates come from a watch on the one CrateDB object, so every status write of the Job
 /// shows up as it happens, without polling.
 ///

@@ -1,11 +1,14 @@
 //! `kubectl-cratedb_restore`: follow CrateDB restores from kubectl (`status`, `status --watch`,
-//! `plan`, `logs`). See `--help`; the pure parts (rendering, request files, warning headers,
+//! `plan`, `logs`, `cancel`, `snapshots`). See `--help`; the pure parts (rendering, request files, warning headers,
 //! exit codes) are in the library's `plugin` module.
 
 mod access;
+mod cancel;
 mod cli;
 mod logs;
 mod plan;
+mod send;
+mod snapshots;
 mod status;
 
 use clap::Parser;
@@ -44,5 +47,7 @@ async fn run(cli: Cli) -> Result<Exit, String> {
             plan::plan(&target, &args.name, &args.filename, &args.options, output).await
         }
         Command::Logs(args) => logs::logs(&target, args).await,
+        Command::Cancel(args) => cancel::cancel(&target, args, output).await,
+        Command::Snapshots(args) => snapshots::snapshots(&target, args, output).await,
     }
 }

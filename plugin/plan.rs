@@ -1,36 +1,18 @@
-//! `plan NAME -f FILE`: a server-side dry run of a restore request.
-//!
-//! The request goes out as a JSON patch with `?dryRun=All`, built by `kube::core::Request` and
-//! sent with `Client::send`, because the admission webhooks' answer is in the response's
-//! `Warning` headers, which kube's `Api` methods do not return.
+//! `plan NAME -f FILE`: a server-side dry run of a restore request, sent as a JSON patch with
+//! `?dryRun=All` (see [`crate::send`] for how the webhooks' answer is kept).
 
 use std::io::Read;
 
-use kube::{
-    Resource,
-    api::{Patch, PatchParams},
-    client::Body,
-    core::{Request, Status},
-};
-use serde_json::Value;
+use kube::api::Patch;
 
-use cratedb_restore::{
-    plugin::{
-        dry_run::{self, Denial, DryRunView},
-        exit::Exit,
-        render::Styles,
-        request::{CliOption, PlanRequest, options_of},
-        warning::kubernetes_warnings,
-    },
-    resource::CrateDB,
+use cratedb_restore::plugin::{
+    dry_run::{self, DryRunView},
+    exit::Exit,
+    render::Styles,
+    request::{CliOption, PlanRequest, options_of},
 };
 
-use crate::{
-    access::{Target, with_causes},
-    cli::Output,
-};
-
-const FIELD_MANAGER: &str = "kubectl-cratedb_restore";
+use crate::{access::Target, cli::Output, send};
 
 fn read_request(filename: &str) -> Result<String, String> {
     if filename == "-" {
@@ -62,56 +44,9 @@ pub async fn plan(
     let stored = target.cratedb(name).await?;
     let stored = serde_json::to_value(&stored).map_err(|e| format!("CrateDB {name}: {e}"))?;
     let patch = request.patch_for(&stored);
-    let params = PatchParams {
-        dry_run: true,
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..Default::default()
-    };
-    let http_request = Request::new(CrateDB::url_path(&(), Some(&target.namespace)))
-        .patch(name, &params, &Patch::Json::<()>(patch))
-        .map_err(|e| format!("cannot build the dry-run request: {e}"))?;
-    let response = target
-        .client
-        .send(http_request.map(Body::from))
-        .await
-        .map_err(|e| {
-            format!(
-                "dry run of CrateDB {}/{name}: {}",
-                target.namespace,
-                with_causes(&e)
-            )
-        })?;
-    let code = response.status();
-    let warnings = kubernetes_warnings(
-        response
-            .headers()
-            .get_all(http::header::WARNING)
-            .iter()
-            .map(|v| v.as_bytes()),
-    );
-    let body = response
-        .into_body()
-        .collect_bytes()
-        .await
-        .map_err(|e| format!("dry run of CrateDB {}/{name}: {e}", target.namespace))?;
-    let outcome = if code.is_success() {
-        let admitted: Value = serde_json::from_slice(&body)
-            .map_err(|e| format!("the API server's answer is not JSON: {e}"))?;
-        Ok(options_of(&admitted))
-    } else {
-        Err(match serde_json::from_slice::<Status>(&body) {
-            Ok(status) => Denial {
-                code: status.code,
-                reason: status.reason,
-                message: status.message,
-            },
-            Err(_) => Denial {
-                code: code.as_u16(),
-                reason: code.canonical_reason().unwrap_or_default().into(),
-                message: String::from_utf8_lossy(&body).trim().to_string(),
-            },
-        })
-    };
+    let answer = send::patch(target, name, &Patch::Json(patch), true).await?;
+    let outcome = answer.outcome.map(|admitted| options_of(&admitted));
+    let warnings = answer.warnings;
     let view = DryRunView::new(&target.namespace, name, warnings, outcome);
     print!(
         "{}",

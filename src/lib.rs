@@ -4,6 +4,7 @@
 //! (validation, SQL rendering, planning) and the thin shells that talk to Kubernetes and CrateDB.
 
 pub mod admission;
+pub mod backup_location;
 pub mod bounded;
 pub mod cratedb;
 pub mod duration;
@@ -21,6 +22,7 @@ pub mod restore_request;
 pub mod restore_type;
 pub mod run;
 pub mod run_record;
+pub mod snapshot_catalog;
 pub mod sql;
 pub mod status;
 pub mod telemetry;

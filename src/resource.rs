@@ -15,6 +15,13 @@ pub const PLURAL: &str = "cratedbs";
 
 /// The annotation that carries the run id of the restore the mutating webhook admitted (SPEC A2).
 pub const RUN_ID_ANNOTATION: &str = "restore.cloud.crate.io/run-id";
+/// Asks to cancel a run (SPEC A29): its value is the run id, or `true` for the active run.
+pub const CANCEL_ANNOTATION: &str = "restore.cloud.crate.io/cancel";
+
+/// Whether a value of [`CANCEL_ANNOTATION`] names run `run_id`.
+pub fn cancel_names_run(value: &str, run_id: &str) -> bool {
+    value == "true" || value == run_id
+}
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[kube(
@@ -41,20 +48,43 @@ pub struct CrateDBSpec {
 }
 
 /// `spec.backups`: the cluster's own backup settings. A restore from the same kind of store
-/// takes its S3 endpoint and region from here unless its options name others (SPEC A27).
+/// takes its S3 endpoint and region from here unless its options name others (SPEC A27); the
+/// snapshot catalog reads the cluster's backups from here (SPEC A30).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct BackupsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsBackupSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure_blob: Option<AzureBackupSpec>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AwsBackupSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<SecretRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<SecretRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<SecretRef>,
+    /// A plain string in the operator's CRD (not a Secret reference).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_url: Option<SecretRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<SecretRef>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AzureBackupSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_name: Option<SecretRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_key: Option<SecretRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<SecretRef>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::{
     rename::{Rename, Rule, RuleError},
-    resource::RUN_ID_ANNOTATION,
+    resource::{CANCEL_ANNOTATION, RUN_ID_ANNOTATION},
     restore_request::FieldError,
 };
 
@@ -62,11 +62,16 @@ pub fn path(annotation: &str) -> String {
     format!("metadata.annotations[\"{annotation}\"]")
 }
 
-/// The option annotations of an object, exactly as written (the run id is not an option).
+/// The option annotations of an object, exactly as written (the run id and a cancel are not
+/// options: they say which run, and what to do with it).
 pub fn option_annotations(annotations: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     annotations
         .iter()
-        .filter(|(k, _)| k.starts_with(PREFIX) && k.as_str() != RUN_ID_ANNOTATION)
+        .filter(|(k, _)| {
+            k.starts_with(PREFIX)
+                && k.as_str() != RUN_ID_ANNOTATION
+                && k.as_str() != CANCEL_ANNOTATION
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

@@ -76,6 +76,18 @@ impl Section {
         "udfs",
     ];
 
+    /// The name as `restoreSnapshot.sections` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tables => "tables",
+            Self::Views => "views",
+            Self::Users => "users",
+            Self::Privileges => "privileges",
+            Self::Analyzers => "analyzers",
+            Self::Udfs => "udfs",
+        }
+    }
+
     fn keyword(self, version: Option<ServerVersion>) -> &'static str {
         let user_management = version.is_some_and(|v| v >= ServerVersion::USERMANAGEMENT_SECTION);
         match self {

@@ -24,6 +24,8 @@ pub enum Phase {
     Running,
     Succeeded,
     Failed,
+    /// Stopped on request, with what the run changed undone (SPEC A29).
+    Cancelled,
 }
 
 impl Phase {
@@ -40,6 +42,7 @@ impl fmt::Display for Phase {
             Self::Running => "Running",
             Self::Succeeded => "Succeeded",
             Self::Failed => "Failed",
+            Self::Cancelled => "Cancelled",
         })
     }
 }
@@ -145,6 +148,12 @@ pub struct RestoreStatus {
     pub notifications: Vec<QueuedNotification>,
     #[serde(default)]
     pub conditions: Vec<Condition>,
+    /// Who asked to cancel the run (`restore.cloud.crate.io/cancel`), as the API server
+    /// authenticated them; set by the mutating webhook when it admits the cancel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_requested_at: Option<String>,
 }
 
 impl RestoreStatus {

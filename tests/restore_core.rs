@@ -214,23 +214,10 @@ async fn tables_with_hostile_names_are_quoted() {
 
 #[tokio::test]
 async fn partitions_restore_into_an_existing_partitioned_table() {
-    let parted = || {
-        TableDef::new("doc", "parted")
-            .partitioned_by(["day"])
-            .shards(1)
-            .bytes_per_shard(100)
-    };
-    let snap = SnapshotDef::new(SNAPSHOT)
-        .version("5.6.0")
-        .partitioned_table(
-            parted()
-                .partition(PartitionDef::new("day", "2024-01-01"))
-                .partition(PartitionDef::new("day", "2024-01-02")),
-        );
     let h = Harness::start(
         sim_builder()
-            .storage(s3().snapshot(snap))
-            .table(parted().partition(PartitionDef::new("day", "2024-01-02"))),
+            .storage(s3().snapshot(two_day_snapshot(100)))
+            .table(parted_table(100).partition(PartitionDef::new("day", "2024-01-02"))),
         restore(json!({"type": "partitions", "partitions": [
             {"table_ident": "doc.parted", "columns": [{"name": "day", "value": "'2024-01-01'"}]}
         ]})),

@@ -24,6 +24,9 @@ pub enum AdmissionError {
     /// Secret's name is given: its keys are not the user's to see.
     #[error("{}", forbidden(.0))]
     Forbidden(Vec<FieldError>),
+    /// A cancel that cannot go through (SPEC A29): no run, another run, or too late.
+    #[error("{0}")]
+    CancelRefused(String),
     /// The restore Job could not start in this namespace (SPEC A25).
     #[error("{0}")]
     CannotRun(String),
@@ -66,7 +69,7 @@ impl AdmissionError {
         match self {
             Self::InvalidSpec(_) | Self::CannotRun(_) => 422,
             Self::Forbidden(_) => 403,
-            Self::RestoreInProgress(_) | Self::ConcurrentRequest(_) => 409,
+            Self::RestoreInProgress(_) | Self::ConcurrentRequest(_) | Self::CancelRefused(_) => 409,
             Self::OutOfTime { .. } => 504,
             Self::MissingRunId { .. } | Self::Kubernetes { .. } => 500,
         }
@@ -81,6 +84,7 @@ impl AdmissionError {
             Self::OutOfTime { .. } => "Timeout",
             Self::RestoreInProgress(_) => "RestoreInProgress",
             Self::ConcurrentRequest(_) => "Conflict",
+            Self::CancelRefused(_) => "CancelRefused",
             Self::MissingRunId { .. } => "MissingRunId",
             Self::Kubernetes { .. } => "InternalError",
         }

@@ -4,6 +4,7 @@
 //! adds transport concerns. Every decision is one tracing span with the request's identity.
 
 pub mod budget;
+pub mod cancel;
 pub mod change;
 pub mod error;
 pub mod lock;

@@ -7,11 +7,17 @@ use k8s_openapi::jiff::Timestamp;
 use kube::core::{DynamicObject, admission::AdmissionRequest};
 use serde_json::{Value, json};
 
-use super::change::{
-    RestoreChange, classify, defaults, object_identity, restore_snapshot, run_id_annotation,
+use super::{
+    cancel::{self, CancelReview, cancel_annotation},
+    change::{
+        RestoreChange, classify, defaults, object_identity, restore_snapshot, run_id_annotation,
+    },
 };
 use crate::{
-    resource::RUN_ID_ANNOTATION, restore_type::RestoreType, run::RunIdentity, status::Phase,
+    resource::{CANCEL_ANNOTATION, RUN_ID_ANNOTATION},
+    restore_type::RestoreType,
+    run::RunIdentity,
+    status::Phase,
 };
 
 fn add(tokens: &[&str], value: Value) -> PatchOperation {
@@ -30,11 +36,43 @@ pub fn patch_for(
 ) -> Patch {
     match classify(request) {
         RestoreChange::NoRequest => Patch(Vec::new()),
-        RestoreChange::Unchanged => keep_run(request),
+        RestoreChange::Unchanged => {
+            let mut patch = keep_run(request);
+            patch.0.extend(cancel_record(request, now));
+            patch
+        }
         RestoreChange::NewRequest { restore_snapshot } => {
             new_run(request, restore_snapshot, fresh_run_id, now)
         }
     }
+}
+
+/// An admitted cancel records who asked and when (SPEC A29); a refused one is left to the
+/// validating webhook to deny.
+fn cancel_record(request: &AdmissionRequest<DynamicObject>, now: Timestamp) -> Vec<PatchOperation> {
+    let CancelReview::Admit { .. } = cancel::review(request) else {
+        return Vec::new();
+    };
+    if request
+        .object
+        .as_ref()
+        .and_then(|o| o.data.pointer("/status/restore"))
+        .is_none()
+    {
+        return Vec::new();
+    }
+    let who = request
+        .user_info
+        .username
+        .clone()
+        .unwrap_or_else(|| "(unknown user)".into());
+    vec![
+        add(&["status", "restore", "cancelledBy"], json!(who)),
+        add(
+            &["status", "restore", "cancelRequestedAt"],
+            json!(now.to_string()),
+        ),
+    ]
 }
 
 /// For the operator runner: the defaults of a request that asks for a restore, nothing else.
@@ -138,6 +176,12 @@ fn new_run(
         .unwrap_or(fresh_run_id)
         .to_string();
     let mut ops: Vec<PatchOperation> = annotation_op(object, &run_id).into_iter().collect();
+    // A cancel left from an earlier run must never cancel this one.
+    if cancel_annotation(Some(object)).is_some() {
+        ops.push(PatchOperation::Remove(json_patch::RemoveOperation {
+            path: PointerBuf::from_tokens(["metadata", "annotations", CANCEL_ANNOTATION]),
+        }));
+    }
     ops.extend(default_ops(restore_snapshot));
 
     let restore_type = restore_snapshot
@@ -237,6 +281,51 @@ mod tests {
         let mut doc = doc.clone();
         json_patch::patch(&mut doc, patch).unwrap();
         doc
+    }
+
+    #[test]
+    fn a_new_run_drops_a_cancel_left_from_an_earlier_one() {
+        let old = cr(
+            Some(
+                json!({"restore.cloud.crate.io/run-id": "r0", "restore.cloud.crate.io/cancel": "true"}),
+            ),
+            json!({"snapshot": ""}),
+            Some(json!({"restore": {"runId": "r0", "phase": "Cancelled"}})),
+        );
+        let mut new = old.clone();
+        new["spec"]["cluster"]["restoreSnapshot"]["snapshot"] = json!("s2");
+        let patched = apply(
+            &new,
+            &patch_for(&request(Some(old), new.clone()), "r1", now()),
+        );
+        assert_eq!(
+            patched["metadata"]["annotations"],
+            json!({"restore.cloud.crate.io/run-id": "r1"})
+        );
+    }
+
+    #[test]
+    fn an_admitted_cancel_records_who_asked() {
+        let running = json!({"restore": {"runId": "r1", "phase": "Running", "steps": {}}});
+        let old = cr(
+            Some(json!({"restore.cloud.crate.io/run-id": "r1"})),
+            json!({"snapshot": "s1", "type": "tables", "backupProvider": "aws"}),
+            Some(running),
+        );
+        let mut new = old.clone();
+        new["metadata"]["annotations"]["restore.cloud.crate.io/cancel"] = json!("r1");
+        let mut review = request(Some(old), new.clone());
+        review.user_info.username = Some("alice".into());
+        let patched = apply(&new, &patch_for(&review, "r9", now()));
+        assert_eq!(patched["status"]["restore"]["cancelledBy"], "alice");
+        assert_eq!(
+            patched["status"]["restore"]["cancelRequestedAt"],
+            "2026-11-25T08:25:42Z"
+        );
+        assert_eq!(
+            patched["metadata"]["annotations"]["restore.cloud.crate.io/run-id"],
+            "r1"
+        );
     }
 
     #[test]

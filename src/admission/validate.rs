@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::{
     budget::Budget,
+    cancel::{self, CancelReview},
     change::{RestoreChange, classify, object_identity, run_id_annotation},
     error::AdmissionError,
     lock::{self, Observed},
@@ -28,6 +29,8 @@ use crate::{
     restore_request::{self, FieldError, RestoreRequest, SPEC_PATH},
     restore_type::restore_statement,
     run::{RunIdentity, labels},
+    snapshot_catalog::LATEST,
+    sql::quote_ident,
     status::RestoreStatus,
     version::ServerVersion,
 };
@@ -62,6 +65,22 @@ impl Validator<'_> {
         request: &AdmissionRequest<DynamicObject>,
         now: Timestamp,
     ) -> Result<Admitted, AdmissionError> {
+        match cancel::review(request) {
+            CancelReview::NotACancel => {}
+            CancelReview::Refuse(why) => return Err(AdmissionError::CancelRefused(why)),
+            CancelReview::Admit { .. } if self.runner == RestoreRunner::Operator => {
+                return Err(AdmissionError::CancelRefused(format!(
+                    "metadata.annotations[\"{}\"]: the CrateDB operator performs restores here (--restore-runner=operator) and has no cancel; remove the annotation",
+                    crate::resource::CANCEL_ANNOTATION
+                )));
+            }
+            CancelReview::Admit { preview, .. } => {
+                return Ok(Admitted {
+                    warnings: vec![preview],
+                    job: None,
+                });
+            }
+        }
         let RestoreChange::NewRequest { restore_snapshot } = classify(request) else {
             return Ok(Admitted::default());
         };
@@ -323,15 +342,26 @@ pub fn plan_warning(
     run: &RunIdentity,
     version: Option<ServerVersion>,
 ) -> String {
+    let repository = repository_name(&run.run_id);
     let statement = |what: &str| {
-        format!(
+        let text = format!(
             "{PLANNED_PREFIX}{}",
             restore_statement(
-                &repository_name(&run.run_id),
+                &repository,
                 &restore.snapshot,
                 what,
                 restore.options.rename.as_ref(),
             )
+        );
+        if restore.snapshot != LATEST {
+            return text;
+        }
+        // Which snapshot `latest` means is only known when the Job reads the repository.
+        let repository = quote_ident(&repository);
+        text.replacen(
+            &format!("{repository}.{}", quote_ident(LATEST)),
+            &format!("{repository}.latest (resolved when the Job starts)"),
+            1,
         )
     };
     let keyword = restore.target.keyword(version);
@@ -376,6 +406,23 @@ mod tests {
         assert_eq!(
             plan_warning(&restore, &run, None),
             r#"planned: RESTORE SNAPSHOT "restore_backup_20261125082542_3fa9c1"."snap-1" TABLE "doc"."t1", "x""y"."z" WITH (wait_for_completion = false)"#
+        );
+    }
+
+    #[test]
+    fn latest_is_resolved_when_the_job_starts() {
+        let spec: RestoreSnapshotSpec = serde_json::from_value(json!({
+            "snapshot": "latest", "type": "all",
+            "accessKeyId": {"secretKeyRef": {"name": "s", "key": "a"}},
+            "secretAccessKey": {"secretKeyRef": {"name": "s", "key": "b"}},
+            "bucket": {"secretKeyRef": {"name": "s", "key": "c"}},
+            "basePath": {"secretKeyRef": {"name": "s", "key": "d"}}
+        }))
+        .unwrap();
+        let restore = restore_request::validate(&spec).unwrap();
+        assert_eq!(
+            plan_warning(&restore, &RunIdentity::new("ns", "c", "r1"), None),
+            r#"planned: RESTORE SNAPSHOT "restore_backup_r1".latest (resolved when the Job starts) ALL WITH (wait_for_completion = false)"#
         );
     }
 

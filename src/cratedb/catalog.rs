@@ -119,3 +119,20 @@ pub async fn running_restores(
         Err(e) => Err(e),
     }
 }
+
+/// Every snapshot of a repository, with when it was taken.
+pub async fn snapshots(
+    db: &Pg,
+    repository: &str,
+    timeout: Duration,
+) -> Result<Vec<SnapshotInfo>, SqlError> {
+    let rows = with_fallback(
+        db,
+        queries::SNAPSHOTS_OF_REPOSITORY,
+        queries::SNAPSHOTS_OF_REPOSITORY_BASIC,
+        &[SqlParam::Text(repository)],
+        Some(timeout),
+    )
+    .await?;
+    Ok(queries::snapshot_rows(&rows))
+}

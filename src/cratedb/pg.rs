@@ -265,6 +265,7 @@ fn cell(row: &Row, i: usize) -> Result<Value, SqlError> {
         Type::JSON_ARRAY | Type::JSONB_ARRAY => array::<Value>(row, i),
         Type::INT4_ARRAY => array::<i32>(row, i),
         Type::INT8_ARRAY => array::<i64>(row, i),
+        Type::TIMESTAMPTZ | Type::TIMESTAMP => scalar::<EpochMillis>(row, i),
         _ => {
             return Err(SqlError::Decode(format!(
                 "column {} has type {ty}, which this product does not read",
@@ -275,4 +276,28 @@ fn cell(row: &Row, i: usize) -> Result<Value, SqlError> {
     value
         .map(|v| v.unwrap_or(Value::Null))
         .map_err(|e| SqlError::Decode(format!("column {} ({ty}): {e}", column.name())))
+}
+
+/// A timestamp as CrateDB's HTTP endpoint (and crash) give it: epoch milliseconds.
+struct EpochMillis(i64);
+
+/// 2000-01-01T00:00:00Z, PostgreSQL's timestamp epoch, in Unix milliseconds.
+const POSTGRES_EPOCH_MILLIS: i64 = 946_684_800_000;
+
+impl<'a> tokio_postgres::types::FromSql<'a> for EpochMillis {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        // Binary format: microseconds since 2000-01-01, big-endian.
+        let micros = i64::from_be_bytes(raw.try_into()?);
+        Ok(Self(POSTGRES_EPOCH_MILLIS + micros.div_euclid(1000)))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(*ty, Type::TIMESTAMPTZ | Type::TIMESTAMP)
+    }
+}
+
+impl From<EpochMillis> for Value {
+    fn from(value: EpochMillis) -> Value {
+        Value::from(value.0)
+    }
 }

@@ -224,6 +224,24 @@ pub fn rename_table(from: &TableIdent, to_table: &str) -> String {
     )
 }
 
+/// Drops one partition of a partitioned table: a `DELETE` whose condition names only the
+/// partition columns removes the whole partition in CrateDB.
+pub fn delete_partition(partition: &crate::restore_type::PartitionTarget) -> String {
+    let condition: Vec<String> = partition
+        .columns
+        .iter()
+        .map(|(column, value)| match value {
+            crate::sql::SqlLiteral::Null => format!("{} IS NULL", quote_ident(column)),
+            value => format!("{} = {value}", quote_ident(column)),
+        })
+        .collect();
+    format!(
+        "DELETE FROM {} WHERE {}",
+        partition.table.quoted(),
+        condition.join(" AND ")
+    )
+}
+
 pub fn drop_table_if_exists(table: &TableIdent) -> String {
     format!("DROP TABLE IF EXISTS {}", table.quoted())
 }
@@ -288,10 +306,26 @@ pub struct SnapshotInfo {
     pub state: Option<String>,
     pub tables: Vec<TableIdent>,
     pub partitions: Vec<SnapshotPartition>,
+    /// Epoch milliseconds, when the query asked for them ([`SNAPSHOTS_OF_REPOSITORY`]).
+    pub started: Option<i64>,
+    pub finished: Option<i64>,
 }
 
+/// Every snapshot of a repository, with when it was taken (the snapshot catalog, `latest`).
+pub const SNAPSHOTS_OF_REPOSITORY: &str = "SELECT name, version, state, tables, table_partitions, started, finished FROM sys.snapshots WHERE repository = $1";
+/// The same without `table_partitions`.
+pub const SNAPSHOTS_OF_REPOSITORY_BASIC: &str = "SELECT name, version, state, tables, NULL, started, finished FROM sys.snapshots WHERE repository = $1";
+
 pub fn snapshot_info(result: &SqlResult) -> Option<SnapshotInfo> {
-    let row = result.rows.first()?;
+    result.rows.first().map(|row| snapshot_row(row))
+}
+
+/// Every row of [`SNAPSHOTS_OF_REPOSITORY`].
+pub fn snapshot_rows(result: &SqlResult) -> Vec<SnapshotInfo> {
+    result.rows.iter().map(|row| snapshot_row(row)).collect()
+}
+
+fn snapshot_row(row: &[Value]) -> SnapshotInfo {
     let tables = cell(row, 3)
         .as_array()
         .map(|a| {
@@ -321,13 +355,15 @@ pub fn snapshot_info(result: &SqlResult) -> Option<SnapshotInfo> {
                 .collect()
         })
         .unwrap_or_default();
-    Some(SnapshotInfo {
+    SnapshotInfo {
         name: text(cell(row, 0)).unwrap_or_default(),
         version: text(cell(row, 1)),
         state: text(cell(row, 2)),
         tables,
         partitions,
-    })
+        started: int(cell(row, 5)),
+        finished: int(cell(row, 6)),
+    }
 }
 
 /// Schemas CrateDB owns; their relations are never restore targets.

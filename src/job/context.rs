@@ -46,6 +46,8 @@ pub struct RunContext {
     pub plan: Option<Plan>,
     /// Where the run keeps what must survive it exactly (the request, a large plan).
     pub records: RecordStore,
+    /// Whether the run was asked to stop (SPEC A29).
+    pub cancel: super::cancel::CancelSignal,
 }
 
 impl RunContext {
@@ -111,6 +113,34 @@ impl RunContext {
         }
     }
 
+    /// The snapshot the RESTORE reads: the one the plan resolved (`latest`), else the request's.
+    pub fn snapshot(&self) -> String {
+        self.plan
+            .as_ref()
+            .and_then(|p| p.snapshot.clone())
+            .unwrap_or_else(|| self.request.snapshot.clone())
+    }
+
+    /// Sleeps `delay`, or less when the run is cancelled meanwhile.
+    pub async fn sleep_unless_cancelled(
+        &self,
+        delay: std::time::Duration,
+    ) -> Result<(), StepError> {
+        let mut cancel = self.cancel.clone();
+        tokio::select! {
+            () = tokio::time::sleep(delay) => Ok(()),
+            request = cancel.cancelled() => Err(cancelled_error(&request)),
+        }
+    }
+
+    /// `Err(Cancelled)` once the run is cancelled.
+    pub fn check_cancel(&self) -> Result<(), StepError> {
+        match self.cancel.get() {
+            Some(request) => Err(cancelled_error(&request)),
+            None => Ok(()),
+        }
+    }
+
     pub fn past_deadline(&self) -> bool {
         Instant::now() >= self.deadline
     }
@@ -138,4 +168,15 @@ pub async fn read_secret_value(
     String::from_utf8(bytes.0.clone()).map(Some).map_err(|_| {
         StepError::permanent(format!("key {key:?} of Secret {name:?} is not UTF-8 text"))
     })
+}
+
+fn cancelled_error(request: &super::cancel::CancelRequest) -> StepError {
+    StepError::Cancelled(format!(
+        "stopped: the run was cancelled{}",
+        request
+            .by
+            .as_deref()
+            .map(|by| format!(" by {by}"))
+            .unwrap_or_default()
+    ))
 }

@@ -29,6 +29,7 @@ async fn dispatch(id: StepId, ctx: &mut RunContext) -> Result<StepReport, StepEr
         StepId::BeforeRestoreBackup => steps::before_restore_backup::run(ctx).await,
         StepId::RestoreBackupData => steps::restore_backup_data::run(ctx).await,
         StepId::AwaitRestore => steps::await_restore::run(ctx).await,
+        StepId::CancelRestore => steps::cancel_restore::run(ctx).await,
         StepId::RestoreSystemUserPassword => steps::restore_system_user_password::run(ctx).await,
         StepId::RestoreUserJwtAuth => steps::restore_user_jwt_auth::run(ctx).await,
         StepId::ValidateRestoreComplete => steps::validate_restore_complete::run(ctx).await,
@@ -60,25 +61,69 @@ pub async fn execute(ctx: &mut RunContext) -> Result<Phase, StepError> {
             }
             Some(StepState::Running) | None => {}
         }
+        let cancelled = ctx.cancel.get();
+        if let Some(request) = &cancelled {
+            acknowledge_cancel(ctx, request);
+        }
+        // Stopping a restore is no step of a run that was not cancelled: nothing is recorded.
+        if spec.when == When::CancelledAfterRestore && cancelled.is_none() {
+            continue;
+        }
         let skip_reason = match spec.when {
+            // A cancelled run stops going forward and undoes what it changed (SPEC A29).
+            When::AllEarlierSucceeded | When::RestoreIssued
+                if cancelled.is_some() && !spec.cleanup =>
+            {
+                Some("the run was cancelled")
+            }
             When::AllEarlierSucceeded if failed => Some("an earlier step failed"),
+            When::AllEarlierSucceeded if cancelled.is_some() => Some("the run was cancelled"),
             When::RestoreIssued if !restore_issued(ctx) => Some("no RESTORE was issued"),
+            When::CancelledAfterRestore if !steps::restore_maybe_sent(ctx) => {
+                Some("no RESTORE was sent, so there is nothing to stop")
+            }
             _ => None,
         };
         if let Some(reason) = skip_reason {
             skip(ctx, spec.id, reason);
             continue;
         }
-        ctx.earlier_failure = failed;
+        // Cleanup after a cancel undoes like cleanup after a failure.
+        ctx.earlier_failure = failed || cancelled.is_some();
         if !run_step(ctx, spec).await? {
             failed = true;
         }
     }
     Ok(if failed {
         Phase::Failed
+    } else if ctx.cancel.get().is_some() {
+        Phase::Cancelled
     } else {
         Phase::Succeeded
     })
+}
+
+/// The first time the run acts on a cancel: the status says so and the backend is told (once;
+/// a replaced Pod finds the condition and does not tell again).
+fn acknowledge_cancel(ctx: &mut RunContext, request: &super::cancel::CancelRequest) {
+    let state = &mut ctx.status.state;
+    if state.conditions.iter().any(|c| c.type_ == "Cancelled") {
+        return;
+    }
+    let by = request
+        .by
+        .clone()
+        .or_else(|| state.cancelled_by.clone())
+        .unwrap_or_else(|| "an unknown user".into());
+    state.cancelled_by.get_or_insert_with(|| by.clone());
+    let message = format!("Cancel requested by {by}: the run stops and undoes what it changed");
+    tracing::warn!(run_id = %ctx.run.run_id, %by, "cancel requested; undoing what the run changed");
+    state.message = Some(message.clone());
+    state.set_condition("Cancelled", "True", "CancelRequested", &message);
+    state.notifications.push(
+        Notification::failure(format!("Restore run {} cancelled by {by}.", ctx.run.run_id))
+            .to_queued(),
+    );
 }
 
 /// Records a skipped step; it is written with the next step's start (or the final status).
@@ -151,6 +196,7 @@ async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> Result<bool, StepErro
             match dispatch(id, ctx).await {
                 Ok(report) => break Ok(report),
                 Err(error @ StepError::StatusLost(_)) => return Err(error),
+                Err(error @ StepError::Cancelled(_)) => break Err(error),
                 Err(error) if error.is_transient() => {
                     let Some(delay) = backoff.next_delay(attempt, deadline) else {
                         break Err(if !spec.cleanup && Instant::now() + backoff.delay(attempt) >= ctx.deadline {
@@ -172,7 +218,12 @@ async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> Result<bool, StepErro
                     ctx.status.state.message = Some(waiting.clone());
                     ctx.status.state.set_condition("Progressing", "True", "Waiting", &waiting);
                     ctx.status.save_progress(ctx.config.progress_write_interval).await?;
-                    tokio::time::sleep(delay).await;
+                    if !spec.cleanup && let Err(cancelled) = ctx.sleep_unless_cancelled(delay).await {
+                        break Err(cancelled);
+                    }
+                    if spec.cleanup {
+                        tokio::time::sleep(delay).await;
+                    }
                 }
                 Err(error) => break Err(error),
             }
@@ -196,6 +247,12 @@ async fn run_step(ctx: &mut RunContext, spec: StepSpec) -> Result<bool, StepErro
                 if id == StepId::RestoreBackupData {
                     ctx.events.normal("RestoreSent", &id.reason(), format!("Restore run {}: {message}", ctx.run.run_id)).await;
                 }
+                true
+            }
+            Err(StepError::Cancelled(message)) => {
+                record.state = Some(StepState::Skipped);
+                record.message = Some(message.clone());
+                tracing::warn!(duration_ms = elapsed_ms, outcome = "cancelled", "{message}");
                 true
             }
             Err(error) => {

@@ -19,6 +19,10 @@ pub enum StepError {
     /// at stake, so the run stops and the next pod resumes from what was stored.
     #[error("{0}")]
     StatusLost(String),
+    /// The run was cancelled while the step waited (SPEC A29): not a failure; the step stops
+    /// and the run turns to undoing what it changed.
+    #[error("{0}")]
+    Cancelled(String),
 }
 
 impl StepError {
@@ -37,6 +41,7 @@ impl StepError {
             Self::Transient(m) => Self::Transient(format!("{what}: {m}")),
             Self::DeadlineExceeded(m) => Self::DeadlineExceeded(format!("{what}: {m}")),
             Self::StatusLost(m) => Self::StatusLost(format!("{what}: {m}")),
+            Self::Cancelled(m) => Self::Cancelled(m),
         }
     }
 }

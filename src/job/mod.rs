@@ -1,6 +1,7 @@
 //! The restore Job: one run of one admitted restore, from the start guard to the final status.
 
 pub mod api_count;
+pub mod cancel;
 pub mod completion;
 pub mod config;
 pub mod context;
@@ -12,7 +13,9 @@ pub mod plan;
 pub mod poll;
 pub mod progress;
 pub mod record;
+pub mod repository;
 pub mod retry;
+pub mod snapshots;
 pub mod status_writer;
 pub mod step;
 pub mod steps;
@@ -88,7 +91,7 @@ pub fn start_decision(cr: &CrateDB, run_id: &str) -> StartDecision {
 
 fn exit_for(phase: Phase) -> ExitStatus {
     match phase {
-        Phase::Succeeded => ExitStatus::Done,
+        Phase::Succeeded | Phase::Cancelled => ExitStatus::Done,
         Phase::Failed => ExitStatus::Failed,
         Phase::Pending | Phase::Running => ExitStatus::Retry,
     }
@@ -297,7 +300,7 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         job_uid.as_deref(),
         cr.metadata.uid.as_deref(),
     );
-    let admitted = match admitted_request(&cr, &mut state, &records, &config).await {
+    let admitted = match admitted_request(&cr, &state, &records, &config).await {
         Ok(admitted) => admitted,
         Err(exit) => return exit,
     };
@@ -378,6 +381,13 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         !config.testing,
     );
 
+    if status.state.request.is_none() && status.state.request_record.is_none() {
+        let waiting = config.backoff();
+        if let Err(error) = keep_request(&records, &admitted, &mut status, &waiting, deadline).await
+        {
+            return fail_before_start(&mut status, &events, &notifier, "CannotStart", error).await;
+        }
+    }
     let request =
         match restore_request::validate_with_options(&spec, &options, cr.spec.backups.as_ref()) {
             Ok(request) => request,
@@ -453,6 +463,15 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         })
     };
 
+    // A cancel may come at any moment of the run: watch the one object for it.
+    let cancel = cancel::watch_for_cancel(
+        client.clone(),
+        &run,
+        cr.metadata.resource_version.clone(),
+        cancel::requested(&cr, &run.run_id),
+    );
+    let (seen, run_id) = (cancel.clone(), run.run_id.clone());
+    status.observe(move |cr| seen.observe(cr, &run_id));
     tracing::info!(
         run_id = %run.run_id,
         cluster = %run.cluster,
@@ -482,6 +501,7 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
         system_password: SecretString::from(password),
         plan,
         records,
+        cancel,
     };
     if !resumed {
         ctx.events
@@ -525,7 +545,7 @@ pub async fn run(config: JobConfig, client: Client) -> ExitStatus {
 /// before the first step so that a later edit or withdrawal of the request changes nothing.
 async fn admitted_request(
     cr: &CrateDB,
-    state: &mut crate::status::RestoreStatus,
+    state: &crate::status::RestoreStatus,
     records: &record::RecordStore,
     config: &JobConfig,
 ) -> Result<crate::run_record::AdmittedRequest, ExitStatus> {
@@ -544,45 +564,80 @@ async fn admitted_request(
             options: state.options.clone().unwrap_or_else(annotations),
         });
     }
+    let Some(reference) = &state.request_record else {
+        // First start: the request as stored now (the run id says it is this run's); it is
+        // kept in the run's record before the first step ([`keep_request`]).
+        return Ok(AdmittedRequest {
+            restore_snapshot: cr
+                .restore_snapshot()
+                .and_then(|r| serde_json::to_value(r).ok())
+                .unwrap_or(serde_json::Value::Null),
+            options: annotations(),
+        });
+    };
     let backoff = config.backoff();
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let outcome = match &state.request_record {
-            Some(reference) => records.get::<AdmittedRequest>(reference).await,
-            None => {
-                let admitted = AdmittedRequest {
-                    restore_snapshot: cr
-                        .restore_snapshot()
-                        .and_then(|r| serde_json::to_value(r).ok())
-                        .unwrap_or(serde_json::Value::Null),
-                    options: annotations(),
-                };
-                match records.put("request", &admitted).await {
-                    Ok(reference) => {
-                        // Written with the run's first status write, before its first step.
-                        state.request_record = Some(reference);
-                        Ok(admitted)
-                    }
-                    Err(error) => Err(error),
-                }
-            }
-        };
-        match outcome {
+        match records.get::<AdmittedRequest>(reference).await {
             Ok(admitted) => return Ok(admitted),
             Err(error) if error.is_transient() && backoff.wait(attempt, deadline).await => {
-                tracing::warn!(%error, attempt, "cannot keep or read the run's request; retrying");
+                tracing::warn!(%error, attempt, "cannot read the run's request; retrying");
             }
             Err(error) if error.is_transient() => {
-                tracing::error!(%error, "cannot keep or read the run's request; a retry may help");
+                tracing::error!(%error, "cannot read the run's request; a retry may help");
                 return Err(ExitStatus::Retry);
             }
             Err(error) => {
-                tracing::error!(%error, "the run's request cannot be kept or read; the run stops (does the restore Job's Role allow creating and reading ConfigMaps?)");
+                tracing::error!(%error, "the run's request cannot be read; the run stops instead of guessing what was asked");
                 return Err(ExitStatus::Usage);
             }
         }
+    }
+}
+
+/// Keeps the admitted request in the run's record before the first step (written with the
+/// run's first status write). Waits like for a Secret while the API refuses, saying so in the
+/// status, until the restore deadline.
+async fn keep_request(
+    records: &record::RecordStore,
+    admitted: &crate::run_record::AdmittedRequest,
+    status: &mut StatusWriter,
+    backoff: &Backoff,
+    deadline: Instant,
+) -> Result<(), StepError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let error = match records.put("request", admitted).await {
+            Ok(reference) => {
+                status.state.request_record = Some(reference);
+                return Ok(());
+            }
+            Err(error) if error.is_transient() => error,
+            Err(error) => {
+                return Err(error.context(
+                    "the run cannot keep its request (does the restore Job's Role allow create and get on ConfigMaps?)",
+                ));
+            }
+        };
+        let Some(delay) = backoff.next_delay(attempt, deadline) else {
+            return Err(StepError::DeadlineExceeded(format!(
+                "{error}; gave up at the restore deadline"
+            )));
+        };
+        tracing::warn!(%error, attempt, "cannot keep the run's request yet; waiting");
+        let waiting = format!("Waiting: cannot keep the run's request: {error}");
+        status.state.message = Some(crate::bounded::text(
+            &waiting,
+            crate::bounded::MESSAGE_BYTES,
+        ));
+        status
+            .state
+            .set_condition("Progressing", "True", "Waiting", &waiting);
+        status.save_progress(Duration::from_secs(5)).await?;
+        tokio::time::sleep(delay).await;
     }
 }
 
@@ -621,6 +676,26 @@ async fn finish(ctx: &mut RunContext, phase: Phase) -> Result<(), StepError> {
             state.set_condition("Restored", "False", &step.reason(), message);
             format!("Restore failed in step {}: {message}", step.as_str())
         }
+        None if phase == Phase::Cancelled => {
+            let by = state
+                .cancelled_by
+                .clone()
+                .unwrap_or_else(|| "an unknown user".into());
+            let undone = if steps::restore_issued_in(state) {
+                "the relations and partitions it created were dropped, and its other changes undone"
+            } else {
+                "no RESTORE was sent, and what it changed was undone"
+            };
+            let mut summary = format!("Restore cancelled by {by}: {undone}.");
+            if steps::restore_issued_in(state)
+                && let Some(note) = steps::cancel_restore::irreversible(ctx)
+            {
+                summary.push_str(&format!(" Note: {note}."));
+            }
+            let state = &mut ctx.status.state;
+            state.set_condition("Restored", "False", "Cancelled", &summary);
+            summary
+        }
         None => {
             state.set_condition(
                 "Restored",
@@ -637,9 +712,16 @@ async fn finish(ctx: &mut RunContext, phase: Phase) -> Result<(), StepError> {
             }
         }
     };
+    let state = &mut ctx.status.state;
     state.message = Some(summary.clone());
     ctx.status.save().await?;
     match phase {
+        Phase::Cancelled => {
+            ctx.events
+                .normal("RestoreCancelled", "Cancel", summary.clone())
+                .await;
+            tracing::warn!(run_id = %ctx.run.run_id, "{summary}");
+        }
         Phase::Succeeded => {
             ctx.events
                 .normal("RestoreSucceeded", "Restore", summary.clone())

@@ -435,6 +435,7 @@ mod tests {
                 table: t("doc.parted"),
                 values: vec![json!("2024-01-01")],
             }],
+            ..Default::default()
         }
     }
 

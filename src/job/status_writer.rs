@@ -23,6 +23,8 @@ pub struct WriteStats {
     pub largest: u64,
 }
 
+type Observer = Box<dyn Fn(&CrateDB) + Send + Sync>;
+
 /// Keeps `status.restore` of one CrateDB resource in step with the run.
 pub struct StatusWriter {
     api: Api<CrateDB>,
@@ -34,6 +36,8 @@ pub struct StatusWriter {
     last_progress_write: Option<Instant>,
     backoff: Backoff,
     stats: WriteStats,
+    /// Sees the resource each write returns (the run looks for a cancel in it).
+    observer: Option<Observer>,
 }
 
 impl StatusWriter {
@@ -57,7 +61,13 @@ impl StatusWriter {
             last_progress_write: None,
             backoff,
             stats: WriteStats::default(),
+            observer: None,
         }
+    }
+
+    /// Calls `observer` with the resource as every successful write returns it.
+    pub fn observe(&mut self, observer: impl Fn(&CrateDB) + Send + Sync + 'static) {
+        self.observer = Some(Box::new(observer));
     }
 
     pub fn stats(&self) -> WriteStats {
@@ -84,7 +94,10 @@ impl StatusWriter {
                 .patch(&self.name, &PatchParams::default(), &Patch::Merge(&body))
                 .await
             {
-                Ok(_) => {
+                Ok(written) => {
+                    if let Some(observer) = &self.observer {
+                        observer(&written);
+                    }
                     self.stored = current;
                     self.stats.writes += 1;
                     self.stats.bytes += bytes;

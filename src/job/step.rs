@@ -11,6 +11,7 @@ pub enum StepId {
     BeforeRestoreBackup,
     RestoreBackupData,
     AwaitRestore,
+    CancelRestore,
     RestoreSystemUserPassword,
     RestoreUserJwtAuth,
     ValidateRestoreComplete,
@@ -30,6 +31,7 @@ impl StepId {
             Self::BeforeRestoreBackup => "before_restore_backup",
             Self::RestoreBackupData => "restore_backup_data",
             Self::AwaitRestore => "await_restore",
+            Self::CancelRestore => "cancel_restore",
             Self::RestoreSystemUserPassword => "restore_system_user_password",
             Self::RestoreUserJwtAuth => "restore_user_jwt_auth",
             Self::ValidateRestoreComplete => "validate_restore_complete",
@@ -67,6 +69,8 @@ pub enum When {
     RestoreIssued,
     /// Always (cleanup, notifications, reset); each undoes only what this run did.
     Always,
+    /// Only in a cancelled run whose RESTORE was sent: stop the restore (SPEC A29).
+    CancelledAfterRestore,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -97,8 +101,9 @@ const fn quiet(mut spec: StepSpec) -> StepSpec {
 }
 
 /// The run order. The pre-flight plan (SPEC A19) comes before the reference's twelve steps; the
-/// wait for the asynchronous RESTORE (B§2.3) is its own step between 3 and 4.
-pub const PLAN: [StepSpec; 14] = [
+/// wait for the asynchronous RESTORE (B§2.3) is its own step between 3 and 4, and so is stopping
+/// it when the run is cancelled (A29).
+pub const PLAN: [StepSpec; 15] = [
     step(StepId::Preflight, When::AllEarlierSucceeded, false),
     step(
         StepId::BeforeClusterUpdate,
@@ -112,6 +117,7 @@ pub const PLAN: [StepSpec; 14] = [
     ),
     step(StepId::RestoreBackupData, When::AllEarlierSucceeded, false),
     step(StepId::AwaitRestore, When::RestoreIssued, false),
+    step(StepId::CancelRestore, When::CancelledAfterRestore, true),
     step(StepId::RestoreSystemUserPassword, When::RestoreIssued, true),
     quiet(step(
         StepId::RestoreUserJwtAuth,
@@ -211,6 +217,7 @@ mod tests {
                 "before_restore_backup",
                 "restore_backup_data",
                 "await_restore",
+                "cancel_restore",
                 "restore_system_user_password",
                 "restore_user_jwt_auth",
                 "validate_restore_complete",

@@ -17,6 +17,8 @@ pub enum Exit {
     RestoreFailed = 3,
     /// `--timeout` passed before the watched restore ended.
     Timeout = 4,
+    /// The watched restore was cancelled (`cancel`), and what it changed was undone.
+    Cancelled = 5,
 }
 
 impl Exit {
@@ -29,6 +31,7 @@ impl Exit {
         match phase? {
             Phase::Succeeded => Some(Exit::Ok),
             Phase::Failed => Some(Exit::RestoreFailed),
+            Phase::Cancelled => Some(Exit::Cancelled),
             Phase::Pending | Phase::Running => None,
         }
     }

@@ -47,6 +47,9 @@ pub struct RestoreView {
     pub duration_seconds: Option<f64>,
     pub message: Option<String>,
     pub server_version: Option<String>,
+    /// Who asked to cancel the run (`cancel`), when someone did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<String>,
     /// The admitted restore options (`restore.cloud.crate.io/` annotations).
     pub options: BTreeMap<String, String>,
     /// The step running now, else the last one that ran.
@@ -185,6 +188,7 @@ impl RestoreView {
             duration_seconds,
             message: status.message,
             server_version: status.server_version,
+            cancelled_by: status.cancelled_by,
             options: status.options.unwrap_or_default(),
             current_step,
             failed_step,
@@ -239,6 +243,7 @@ impl Styles {
         let style = match phase {
             Phase::Succeeded => Style::new().green().bold(),
             Phase::Failed => Style::new().red().bold(),
+            Phase::Cancelled => Style::new().magenta().bold(),
             Phase::Running => Style::new().cyan().bold(),
             Phase::Pending => Style::new().yellow().bold(),
         };
@@ -258,7 +263,7 @@ impl Styles {
             .to_string()
     }
 
-    fn heading(self, text: &str) -> String {
+    pub fn heading(self, text: &str) -> String {
         self.style(Style::new().bold()).apply_to(text).to_string()
     }
 }
@@ -354,8 +359,15 @@ pub fn render_text(view: &StatusView, styles: Styles, now: Timestamp) -> String 
         &mut out,
         "Snapshot",
         &format!(
-            "{} (type {})",
+            "{}{} (type {})",
             r.snapshot.as_deref().unwrap_or("-"),
+            // `latest`, and the snapshot pre-flight resolved it to.
+            r.typed_plan
+                .as_ref()
+                .and_then(|p| p.snapshot.as_deref())
+                .filter(|resolved| Some(*resolved) != r.snapshot.as_deref())
+                .map(|resolved| format!(" → {resolved}"))
+                .unwrap_or_default(),
             r.restore_type.as_deref().unwrap_or("-")
         ),
     );
@@ -390,6 +402,9 @@ pub fn render_text(view: &StatusView, styles: Styles, now: Timestamp) -> String 
         (None, _) => "-".into(),
     };
     field(&mut out, "Finished", &finished);
+    if let Some(by) = &r.cancelled_by {
+        field(&mut out, "Cancelled", &format!("by {by}"));
+    }
     field(&mut out, "Message", r.message.as_deref().unwrap_or("-"));
     if let Some(line) = progress_line(r) {
         field(&mut out, "Progress", &line);
@@ -613,6 +628,7 @@ before_cluster_update         Succeeded       30s  CronJob create-snapshot-my-cl
 before_restore_backup         Succeeded      1.0s
 restore_backup_data           Succeeded      1.0s  (attempt 2) RESTORE sent
 await_restore                 Running       9m27s
+cancel_restore                -
 restore_system_user_password  -
 restore_user_jwt_auth         -
 validate_restore_complete     -
@@ -801,11 +817,11 @@ PLAN
         assert_eq!(steps[4]["state"], "Running");
         assert_eq!(steps[4]["durationSeconds"], 567.0);
         assert_eq!(
-            steps[13],
+            steps[14],
             json!({"id": "reset_snapshot", "state": null, "startedAt": null, "finishedAt": null,
                    "durationSeconds": null, "attempts": 0, "message": null})
         );
-        assert_eq!(v.restore.as_ref().unwrap().step_position(), Some((5, 14)));
+        assert_eq!(v.restore.as_ref().unwrap().step_position(), Some((5, 15)));
     }
 
     #[test]

@@ -317,6 +317,25 @@ pub fn orders_snapshot() -> cratedb_sim::SnapshotDef {
         )
 }
 
+/// `doc.parted`, partitioned by `day`, one shard of `bytes` per partition.
+pub fn parted_table(bytes: u64) -> cratedb_sim::TableDef {
+    cratedb_sim::TableDef::new("doc", "parted")
+        .partitioned_by(["day"])
+        .shards(1)
+        .bytes_per_shard(bytes)
+}
+
+/// A snapshot of `doc.parted` with the partitions of 2024-01-01 and 2024-01-02.
+pub fn two_day_snapshot(bytes: u64) -> cratedb_sim::SnapshotDef {
+    cratedb_sim::SnapshotDef::new(SNAPSHOT)
+        .version("5.6.0")
+        .partitioned_table(
+            parted_table(bytes)
+                .partition(cratedb_sim::PartitionDef::new("day", "2024-01-01"))
+                .partition(cratedb_sim::PartitionDef::new("day", "2024-01-02")),
+        )
+}
+
 pub fn azure() -> cratedb_sim::Storage {
     cratedb_sim::Storage::azure(AZURE_ACCOUNT, AZURE_KEY, AZURE_CONTAINER, BASE_PATH)
 }

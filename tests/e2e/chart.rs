@@ -176,6 +176,7 @@ pub fn expected_job_rules_without_secrets(
     rules(&[
         ("cloud.crate.io", "cratedbs", "get", "*"),
         ("cloud.crate.io", "cratedbs", "patch", "*"),
+        ("cloud.crate.io", "cratedbs", "watch", "*"),
         ("", "configmaps", "create", "*"),
         ("", "configmaps", "get", "*"),
         ("", "pods", "get", "*"),

@@ -742,3 +742,13 @@ pub async fn client_from(kubeconfig: &Path) -> kube::Client {
             .expect("client config");
     kube::Client::try_from(config).expect("client")
 }
+
+/// Writes command output under the target dir's `tmp/readme-examples/` (the README's examples
+/// are copied from there).
+pub fn examples(files: &[(&str, &str)]) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("readme-examples");
+    std::fs::create_dir_all(&dir).ok();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).ok();
+    }
+}

@@ -53,7 +53,7 @@ fn finish(env: &Env, args: &[&str], output: std::process::Output) -> Run {
     run
 }
 
-fn plugin(env: &Env, args: &[&str]) -> Run {
+pub(crate) fn plugin(env: &Env, args: &[&str]) -> Run {
     let output = command(env, args)
         .output()
         .expect("run kubectl-cratedb_restore");

@@ -78,6 +78,14 @@ pub const ALL: &[(&str, Scenario)] = &[
         a_terminated_job_leaves_its_run_for_the_next_pod,
     ),
     (
+        "a_cancel_through_the_webhooks_stops_the_running_restore",
+        a_cancel_through_the_webhooks_stops_the_running_restore,
+    ),
+    (
+        "the_job_lists_the_snapshots_of_the_clusters_backups",
+        the_job_lists_the_snapshots_of_the_clusters_backups,
+    ),
+    (
         "a_cluster_created_with_a_restore_gets_an_owned_job",
         a_cluster_created_with_a_restore_gets_an_owned_job,
     ),
@@ -1749,6 +1757,261 @@ fn a_terminated_job_leaves_its_run_for_the_next_pod(env: &Env) {
         1,
         "RESTORE issued once"
     );
+}
+
+/// SPEC A29 through the real API server: a dry run previews the cancel, a cancel of another run
+/// is refused, and the admitted cancel reaches the Job through its watch (no status write
+/// happens while the restore makes no visible progress) within a few seconds; the Job drops what
+/// it created, cleans up and ends Cancelled, recording who asked.
+fn a_cancel_through_the_webhooks_stops_the_running_restore(env: &Env) {
+    const NAME: &str = "cancel";
+    let ns = NS_PLAIN;
+    let run = admit_restore_for_the_job_binary(
+        env,
+        NAME,
+        cratedb_sim::SnapshotDef::new("snap-cancel")
+            .version("5.6.0")
+            .table(
+                cratedb_sim::TableDef::new("doc", "events")
+                    .shards(1)
+                    .bytes_per_shard(1_000_000_000),
+            ),
+        json!({}),
+        vec![],
+    );
+    let sim = &run.sim;
+    // A restore that makes no visible progress for hours.
+    sim.set_progress(cratedb_sim::ProgressMode::WallClock { bytes_per_sec: 1 });
+    let mut job = run
+        .command("1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start cratedb-restore-job");
+    wait_until(
+        "the Job waits for the restore",
+        Duration::from_secs(30),
+        || {
+            let cr = env.get("cratedb", ns, NAME);
+            (cr["status"]["restore"]["steps"]["await_restore"]["state"] == "Running").then_some(())
+        },
+    );
+    let annotate = |value: &str, dry_run: bool| {
+        let mut args = vec![
+            "annotate".to_string(),
+            "cratedb".into(),
+            "-n".into(),
+            ns.into(),
+            NAME.into(),
+            format!("restore.cloud.crate.io/cancel={value}"),
+        ];
+        if dry_run {
+            args.push("--dry-run=server".into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        env.kubectl.run(&args)
+    };
+    let preview = annotate("true", true).ok();
+    assert!(
+        preview
+            .warnings()
+            .iter()
+            .any(|w| w.starts_with("cancel: CrateDB is restoring run")
+                && w.contains("1 relation(s): doc.events")),
+        "{}",
+        preview.describe()
+    );
+    annotate("20200101000000-000000", false)
+        .fails()
+        .stderr_has("is not the active run");
+    // As a user would: the plugin's preview, then the cancel.
+    let dry = crate::plugin::plugin(env, &["-n", ns, "cancel", NAME, "--dry-run"]).ok();
+    assert!(
+        dry.stdout
+            .contains("would be admitted (dry run, nothing changed)")
+            && dry.stdout.contains("drops exactly what it creates"),
+        "{}",
+        dry.describe()
+    );
+    let asked = std::time::Instant::now();
+    let cancelled = crate::plugin::plugin(env, &["-n", ns, "cancel", NAME]).ok();
+    assert!(
+        cancelled.stdout.starts_with("cancel of run ") && cancelled.stdout.contains(" requested"),
+        "{}",
+        cancelled.describe()
+    );
+    let status = job.wait().unwrap();
+    let took = asked.elapsed();
+    assert_eq!(status.code(), Some(0), "a cancelled run exits 0");
+    let cr = env.get("cratedb", ns, NAME);
+    let restore = &cr["status"]["restore"];
+    assert_eq!(restore["phase"], "Cancelled", "{restore:#}");
+    assert!(
+        restore["cancelledBy"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty()),
+        "{restore:#}"
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "noticed and done in {took:?}"
+    );
+    assert_eq!(sim.count_statements("RESTORE SNAPSHOT"), 1);
+    assert_eq!(
+        sim.statement_texts()
+            .into_iter()
+            .filter(|s| s.starts_with("DROP TABLE"))
+            .collect::<Vec<_>>(),
+        [r#"DROP TABLE IF EXISTS "doc"."events""#]
+    );
+    assert!(sim.repositories().is_empty(), "repository dropped");
+    assert!(sim.restores_in_progress().is_empty());
+    assert!(
+        cr["metadata"]["annotations"]
+            .get("restore.cloud.crate.io/cancel")
+            .is_none(),
+        "{cr:#}"
+    );
+    let shown = crate::plugin::plugin(env, &["-n", ns, "status", NAME]).ok();
+    assert!(
+        shown.stdout.contains("Phase:     Cancelled") && shown.stdout.contains("Cancelled: by "),
+        "{}",
+        shown.describe()
+    );
+    // What the README shows is what these commands print.
+    crate::harness::examples(&[
+        ("cancel-dry-run.txt", &dry.stdout),
+        ("cancel.txt", &cancelled.stdout),
+        ("status-cancelled.txt", &shown.stdout),
+    ]);
+}
+
+/// SPEC A30: `cratedb-restore-job snapshots` as the restore Job's ServiceAccount, against the real
+/// API server and the simulator: the cluster's backups (spec.backups, as the operator's CRD has
+/// them) newest first, as text and as one JSON document, through a read-only repository it drops
+/// again.
+fn the_job_lists_the_snapshots_of_the_clusters_backups(env: &Env) {
+    const NAME: &str = "catalog";
+    let ns = NS_PLAIN;
+    let password = format!("Sys-Pw-{NAME}");
+    let day = |n: i64| 1_733_000_000_000_i64 + n * 86_400_000;
+    let taken = |name: &str, n: i64, state: &str, tables: &[&str]| {
+        let mut snap = cratedb_sim::SnapshotDef::new(name)
+            .version("5.10.3")
+            .state(state)
+            .started(day(n))
+            .finished(day(n) + 754_000);
+        for t in tables {
+            snap = snap.table(cratedb_sim::TableDef::new("doc", *t).shards(1));
+        }
+        snap
+    };
+    let sim = env.rt.block_on(async {
+        cratedb_sim::Simulator::builder()
+            .server_version("5.10.3")
+            .user("system", &password)
+            .storage(
+                cratedb_sim::Storage::s3(
+                    "backups",
+                    "clusters/prod",
+                    "AKIAEXAMPLEEXAMPLE",
+                    SECRET_VALUE,
+                )
+                .snapshot(taken(
+                    "nightly-2024-11-22",
+                    0,
+                    "SUCCESS",
+                    &["orders", "customers"],
+                ))
+                .snapshot(taken(
+                    "nightly-2024-11-23",
+                    1,
+                    "SUCCESS",
+                    &["orders", "customers", "events"],
+                ))
+                .snapshot(taken(
+                    "nightly-2024-11-24",
+                    2,
+                    "PARTIAL",
+                    &["orders", "customers", "events"],
+                )),
+            )
+            .start()
+            .await
+            .expect("simulator")
+    });
+    let r = |key: &str| json!({"secretKeyRef": {"name": format!("restore-from-backup-{NAME}"), "key": key}});
+    let mut cr = cratedb(NAME, ns, None);
+    cr["spec"]["backups"] = json!({"aws": {"accessKeyId": r("access-key-id"),
+        "secretAccessKey": r("secret-access-key"), "bucket": r("bucket"),
+        "basePath": "clusters/prod", "cron": "0 * * * *"}});
+    env.kubectl
+        .apply(&[
+            restore_secret(&format!("restore-from-backup-{NAME}"), ns),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("user-system-{NAME}"), "namespace": ns},
+                   "stringData": {"password": password}}),
+            cr,
+        ])
+        .ok();
+    let kubeconfig = env
+        .cluster
+        .token_kubeconfig("catalog-job", &env.kubectl.token_for(ns, JOB_SA));
+    let list = |output: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cratedb-restore-job"))
+            .args([
+                "snapshots",
+                "--namespace",
+                ns,
+                "--name",
+                NAME,
+                "--output",
+                output,
+            ])
+            .args([
+                "--crate-host",
+                "127.0.0.1",
+                "--crate-port",
+                &sim.pg_addr().port().to_string(),
+            ])
+            .env("KUBECONFIG", &kubeconfig)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run cratedb-restore-job snapshots");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = list("text");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0], "Snapshots in spec.backups.aws, newest first:",
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with("nightly-2024-11-24  PARTIAL"),
+        "{text}"
+    );
+    assert!(
+        lines[4].starts_with("nightly-2024-11-22  SUCCESS"),
+        "{text}"
+    );
+    let json: Value = serde_json::from_str(list("json").trim()).expect("one JSON document");
+    assert_eq!(json["snapshots"][1]["name"], "nightly-2024-11-23");
+    assert_eq!(
+        json["snapshots"][1]["tables"],
+        json!(["doc.orders", "doc.customers", "doc.events"])
+    );
+    assert_eq!(sim.count_statements("CREATE REPOSITORY"), 2);
+    assert_eq!(sim.count_statements("DROP REPOSITORY"), 2);
+    assert!(sim.repositories().is_empty());
+    for verb in ["SET", "RESET", "RESTORE", "ALTER"] {
+        assert_eq!(sim.count_statements(verb), 0, "{verb}");
+    }
+    assert!(!text.contains(SECRET_VALUE));
+    crate::harness::examples(&[("snapshots.txt", &text)]);
 }
 
 /// A CrateDB created with a restore request in the same apply (a clone): the validating webhook

@@ -44,7 +44,7 @@ pub async fn restore_running(ctx: &RunContext) -> Result<bool, StepError> {
     let running = catalog::running_restores(
         async |sql: &str| ctx.cleanup_sql(sql).await,
         &ctx.run.repository(),
-        &ctx.request.snapshot,
+        &ctx.snapshot(),
     )
     .await?;
     Ok(!running.is_empty())

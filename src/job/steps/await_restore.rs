@@ -72,12 +72,13 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         if ctx.past_deadline() {
             return Err(deadline_failure(ctx, &tables, &keys, polls).await);
         }
+        ctx.check_cancel()?;
         polls += 1;
         let poll = async {
             let running = catalog::running_restores(
                 async |sql: &str| ctx.query_after_restore(sql, &[]).await,
                 &repository,
-                &ctx.request.snapshot,
+                &ctx.snapshot(),
             )
             .await?;
             let totals = queries::shard_totals(
@@ -105,7 +106,8 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
                     )));
                 }
                 tracing::warn!(%error, failures, "progress poll failed; trying again");
-                tokio::time::sleep(schedule.delay(waiting_since.elapsed())).await;
+                ctx.sleep_unless_cancelled(schedule.delay(waiting_since.elapsed()))
+                    .await?;
                 continue;
             }
         };
@@ -155,7 +157,8 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
             ctx.notifier.send(&Notification::in_progress(message)).await;
             last_notified = Some(Instant::now());
         }
-        tokio::time::sleep(schedule.delay(waiting_since.elapsed())).await;
+        ctx.sleep_unless_cancelled(schedule.delay(waiting_since.elapsed()))
+            .await?;
     }
     let progress = ctx.status.state.progress.clone().unwrap_or_default();
     Ok(StepReport::new(format!(

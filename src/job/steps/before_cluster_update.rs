@@ -212,7 +212,7 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         ctx.status
             .save_progress(ctx.config.progress_write_interval)
             .await?;
-        tokio::time::sleep(delay).await;
+        ctx.sleep_unless_cancelled(delay).await?;
     }
 
     // 4. Primaries only while the restore runs; the StatefulSets say who set it.

@@ -6,6 +6,7 @@ pub mod after_restore_backup;
 pub mod await_restore;
 pub mod before_cluster_update;
 pub mod before_restore_backup;
+pub mod cancel_restore;
 pub mod flush_notifications;
 pub mod grand_central;
 pub mod preflight;
@@ -54,10 +55,24 @@ pub fn not_found(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(s) if s.code == 404)
 }
 
-/// Whether the RESTORE statement went out in this run (recorded before it is sent).
+/// Whether the RESTORE statement went out in this run.
 pub fn restore_issued(ctx: &RunContext) -> bool {
+    restore_issued_in(&ctx.status.state)
+}
+
+/// Whether the RESTORE statement may have gone out: recorded as about to be sent, whatever
+/// CrateDB answered (a lost answer does not mean it was not received).
+pub fn restore_maybe_sent(ctx: &RunContext) -> bool {
     ctx.status
         .state
+        .step_result(StepId::RestoreBackupData.as_str())
+        .and_then(|r| r.get("restoreIssuing"))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+}
+
+pub fn restore_issued_in(state: &crate::status::RestoreStatus) -> bool {
+    state
         .step_result(StepId::RestoreBackupData.as_str())
         .and_then(|r| r.get("restoreIssued"))
         .and_then(|v| v.as_bool())

@@ -8,11 +8,13 @@ use super::super::{
     step::StepReport,
 };
 use crate::{
+    backup_location::Location,
     bounded,
-    cratedb::{SqlError, catalog, queries},
+    cratedb::{catalog, queries},
+    job::repository,
     plan::PlanSummary,
-    repository::{create_repository_statement, expand_setting, fixed_repository_parameters},
-    restore_request::{S3_REGION_SINCE, describe, unsupported_by},
+    restore_request::{describe, unsupported_by},
+    snapshot_catalog::{self, LATEST},
     version::ServerVersion,
 };
 
@@ -34,23 +36,8 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
     ensure_repository(ctx).await?;
 
     let repository = ctx.run.repository();
-    let snapshot = ctx.request.snapshot.clone();
-    let info = catalog::snapshot(
-        &ctx.db,
-        &repository,
-        &snapshot,
-        ctx.config.snapshot_query_timeout,
-    )
-    .await
-    .map_err(|e| match e {
-        e if e.is_transient() => StepError::from(e),
-        e => StepError::permanent(format!("Snapshots could not be fetched: {e}")),
-    })?;
-    let Some(info) = info else {
-        return Err(StepError::permanent(format!(
-            "Snapshot {snapshot} does not exist in repository {repository}."
-        )));
-    };
+    let info = snapshot_to_restore(ctx, &repository).await?;
+    let resolved = info.name != ctx.request.snapshot;
     let relations = catalog::relations(&ctx.db).await?;
     let partitions = catalog::partitions(&ctx.db).await?;
 
@@ -70,6 +57,9 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
             "more plan warnings; the run's record holds them all"
         );
     }
+    let mut plan = plan;
+    // The snapshot the RESTORE reads, recorded once: a replaced Pod never resolves `latest` again.
+    plan.snapshot = Some(info.name.clone());
     let mut summary = PlanSummary::of(&plan);
     if !summary.is_complete_for(&plan) {
         // Too large for the status: the whole plan goes to the run's record, which a replaced
@@ -89,7 +79,12 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         .map(|v| v.to_string())
         .unwrap_or_else(|| "unknown".into());
     let snapshot_version = info.version.as_deref().unwrap_or("unknown");
-    let mut report = if plan.nothing_to_restore() {
+    let mut report = if resolved {
+        format!("snapshot latest is {}; ", info.name)
+    } else {
+        String::new()
+    };
+    report += &if plan.nothing_to_restore() {
         format!(
             "nothing to do: everything the snapshot holds exists already (server {server}, snapshot {snapshot_version})"
         )
@@ -116,36 +111,45 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
     Ok(StepReport::new(report))
 }
 
+/// The snapshot this run restores: the one requested, or for `latest` the newest SUCCESS
+/// snapshot that holds everything requested (a snapshot literally named `latest` is taken as
+/// named).
+async fn snapshot_to_restore(
+    ctx: &RunContext,
+    repository: &str,
+) -> Result<crate::cratedb::queries::SnapshotInfo, StepError> {
+    let requested = &ctx.request.snapshot;
+    let fetch_failed = |e: crate::cratedb::SqlError| match e {
+        e if e.is_transient() => StepError::from(e),
+        e => StepError::permanent(format!("Snapshots could not be fetched: {e}")),
+    };
+    let timeout = ctx.config.snapshot_query_timeout;
+    if let Some(info) = catalog::snapshot(&ctx.db, repository, requested, timeout)
+        .await
+        .map_err(fetch_failed)?
+    {
+        return Ok(info);
+    }
+    if requested != LATEST {
+        return Err(StepError::permanent(format!(
+            "Snapshot {requested} does not exist in repository {repository}."
+        )));
+    }
+    let all = catalog::snapshots(&ctx.db, repository, timeout)
+        .await
+        .map_err(fetch_failed)?;
+    let chosen = snapshot_catalog::latest(&all, &ctx.request.target).map_err(|reason| {
+        StepError::permanent(format!("snapshot latest cannot be resolved: {reason}"))
+    })?;
+    tracing::info!(snapshot = %chosen.name, candidates = all.len(), "snapshot latest resolved");
+    Ok(chosen.clone())
+}
+
 /// The skipped relations and partitions, for messages and notifications (the first few and a
 /// count).
 pub fn skipped_list(plan: &crate::plan::Plan) -> String {
     bounded::names(&plan.skipped, bounded::LIST_ITEMS, 1024, "nothing")
 }
-
-/// S3-compatible stores (MinIO, Ceph) serve buckets under a path, not as a host name; CrateDB
-/// before 6.3.0 addresses `<bucket>.<endpoint>` unless told otherwise, which such a store does
-/// not resolve. The setting exists from 5.7.0; Amazon's own endpoints keep CrateDB's default.
-pub fn addressing(
-    settings: &[(&'static str, String)],
-    version: Option<ServerVersion>,
-) -> Option<(&'static str, String)> {
-    let endpoint = settings.iter().find(|(s, _)| *s == "endpoint")?;
-    let amazon = endpoint.1.trim_end_matches('/').ends_with("amazonaws.com");
-    let has_setting = version.is_none_or(|v| v >= PATH_STYLE_SINCE);
-    if amazon {
-        return None;
-    }
-    if !has_setting {
-        tracing::warn!(
-            "CrateDB before 5.7.0 addresses an S3 bucket as <bucket>.<endpoint>; the store must answer under that name"
-        );
-        return None;
-    }
-    Some(("use_path_style_access", "true".into()))
-}
-
-/// CrateDB 5.7.0 added `use_path_style_access` to s3 repositories.
-pub const PATH_STYLE_SINCE: ServerVersion = ServerVersion::new(5, 7, 0);
 
 /// Creates this run's repository unless CrateDB already has it (SPEC A6: never twice).
 pub async fn ensure_repository(ctx: &mut RunContext) -> Result<(), StepError> {
@@ -164,69 +168,14 @@ pub async fn ensure_repository(ctx: &mut RunContext) -> Result<(), StepError> {
         .server_version
         .as_deref()
         .and_then(|v| v.parse::<ServerVersion>().ok());
-    let mut settings: Vec<(&'static str, String)> = Vec::new();
-    // Each Secret once, however many fields point into it.
-    let mut read: std::collections::BTreeMap<&str, k8s_openapi::api::core::v1::Secret> =
-        Default::default();
-    for credential in &ctx.request.credentials {
-        if !read.contains_key(credential.secret.as_str()) {
-            let secret = ctx
-                .secrets()
-                .get_opt(&credential.secret)
-                .await?
-                .ok_or_else(|| {
-                    StepError::permanent(format!(
-                        "Secret {} could not be found.",
-                        credential.secret
-                    ))
-                })?;
-            read.insert(&credential.secret, secret);
-        }
-    }
-    for credential in &ctx.request.credentials {
-        // A region taken from the cluster's backup settings is left to the server's inference
-        // where it has no region setting (an explicit one was refused before).
-        if credential.setting == "region" && version.is_some_and(|v| v < S3_REGION_SINCE) {
-            tracing::info!(path = %credential.path, "no s3 region setting on this CrateDB; left out");
-            continue;
-        }
-        let field = credential.path.as_str();
-        let secret = &read[credential.secret.as_str()];
-        let bytes = secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get(&credential.key))
-            .ok_or_else(|| StepError::permanent(format!("Key {field} not found in secret.")))?;
-        let value = String::from_utf8(bytes.0.clone())
-            .map_err(|_| StepError::permanent(format!("Field `{field}` must be UTF-8 text")))?;
-        if value.trim().is_empty() {
-            return Err(StepError::permanent(format!(
-                "Field `{field}` must be a non-empty string"
-            )));
-        }
-        settings.extend(expand_setting(credential.setting, value));
-    }
-    settings.extend(addressing(&settings, version));
-    let names: Vec<&str> = settings.iter().map(|(s, _)| *s).collect();
-    let statement = create_repository_statement(&repository, ctx.request.provider, &names);
-    let fixed = fixed_repository_parameters();
-    let params: Vec<&str> = fixed
-        .iter()
-        .copied()
-        .chain(settings.iter().map(|(_, v)| v.as_str()))
-        .collect();
-    // The statement carries only placeholders; the values never reach a log line.
-    ctx.db
-        .query(&statement, &params)
-        .await
-        .map_err(|e| match e {
-            SqlError::Sql { message, .. } => {
-                StepError::permanent(format!("Backup repository could not be created: {message}"))
-            }
-            other => StepError::from(other),
-        })?;
-    tracing::info!(%repository, provider = %ctx.request.provider, "read-only repository created");
-    Ok(())
+    let location = Location {
+        provider: ctx.request.provider,
+        credentials: ctx.request.credentials.clone(),
+        literals: Vec::new(),
+        source: crate::restore_request::SPEC_PATH.into(),
+    };
+    let settings = repository::settings(&ctx.secrets(), &location, version).await?;
+    repository::create(&ctx.db, &repository, location.provider, &settings).await
 }
 
 /// A restore into a namespace that is being deleted cannot finish its cleanup (SPEC B§2.1).

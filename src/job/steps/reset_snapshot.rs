@@ -7,13 +7,24 @@ use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
 use super::super::{context::RunContext, error::StepError, step::StepReport};
-use crate::resource::RUN_ID_ANNOTATION;
+use crate::resource::{CANCEL_ANNOTATION, RUN_ID_ANNOTATION};
+
+/// A JSON pointer token (RFC 6901).
+fn pointer_token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
 
 pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
     // The resource as read at start names the fields to remove; the patch's `test` guards the
     // run id. Only if the request was edited meanwhile (a `remove` of a field that is gone) is
     // the resource read again.
-    match reset(ctx, &ctx.cr.clone()).await {
+    // A cancel arrived after the start: the resource carries its annotation now.
+    let current = if ctx.cancel.get().is_some() {
+        ctx.cratedbs.get(&ctx.run.cluster).await?
+    } else {
+        ctx.cr.clone()
+    };
+    match reset(ctx, &current).await {
         Err(StepError::Permanent(message)) if message.contains(REMOVE_FAILED) => {
             let current = ctx.cratedbs.get(&ctx.run.cluster).await?;
             reset(ctx, &current).await
@@ -36,14 +47,20 @@ async fn reset(
     let Some(rs) = current.restore_snapshot() else {
         return Ok(StepReport::new("nothing to reset: restoreSnapshot is gone"));
     };
-    let annotation = format!(
-        "/metadata/annotations/{}",
-        RUN_ID_ANNOTATION.replace('~', "~0").replace('/', "~1")
-    );
+    let annotation = format!("/metadata/annotations/{}", pointer_token(RUN_ID_ANNOTATION));
     let mut ops = vec![
         json!({"op": "test", "path": annotation, "value": ctx.run.run_id}),
         json!({"op": "replace", "path": "/spec/cluster/restoreSnapshot/snapshot", "value": ""}),
     ];
+    // The cancel has been carried out: it must not stay on the resource.
+    if current
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(CANCEL_ANNOTATION))
+    {
+        ops.push(json!({"op": "remove", "path": format!("/metadata/annotations/{}", pointer_token(CANCEL_ANNOTATION))}));
+    }
     for (key, present) in [
         ("type", rs.restore_type.is_some()),
         ("tables", rs.tables.is_some()),

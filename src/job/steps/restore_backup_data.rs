@@ -37,6 +37,8 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
                 .with_result(result),
         );
     }
+    // A cancelled run never sends its RESTORE (SPEC A29).
+    ctx.check_cancel()?;
     super::preflight::ensure_repository(ctx).await?;
     let repository = ctx.run.repository();
 
@@ -84,13 +86,14 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
     // found to skip (on-conflict: skip).
     let statement = restore_statement(
         &repository,
-        &ctx.request.snapshot,
+        &ctx.snapshot(),
         &plan.keyword,
         ctx.request.options.rename.as_ref(),
     );
     // The statement names every table of a `tables` restore: the status and the log show its
     // beginning, the run's record has the plan it comes from.
     let shown = bounded::text(&statement, 1024);
+    ctx.check_cancel()?;
     result["restoreIssuing"] = json!(true);
     result["restoreStatement"] = json!(shown);
     remember(ctx, STEP, &result).await?;
@@ -127,7 +130,7 @@ async fn restore_visible(
     let running = catalog::running_restores(
         async |sql: &str| ctx.query_after_restore(sql, &[]).await,
         repository,
-        &ctx.request.snapshot,
+        &ctx.snapshot(),
     )
     .await?;
     if !running.is_empty() {

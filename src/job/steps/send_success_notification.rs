@@ -76,6 +76,16 @@ pub async fn run(ctx: &mut RunContext) -> Result<StepReport, StepError> {
         ),
         _ => SUCCESS_MESSAGE.to_string(),
     };
+    // `latest` says which snapshot it was.
+    let snapshot = ctx.snapshot();
+    let message = if snapshot != ctx.request.snapshot {
+        format!(
+            "{message} (snapshot {} resolved to {snapshot})",
+            ctx.request.snapshot
+        )
+    } else {
+        message
+    };
     ctx.status
         .state
         .notifications

@@ -29,6 +29,50 @@ use super::{
 };
 use crate::harness::{Run, chart_dir};
 
+type Scenario = fn(&NodeEnv);
+
+/// Issue 17's scenarios, run after the others (`node::run`). The SIGKILL scenario's twin run is
+/// the baseline of the disruption figures, so it comes before them; the uninstall removes the
+/// chart, so it comes last.
+pub const ALL: &[(&str, Scenario)] = &[
+    (
+        "kube_system_is_left_alone_by_the_webhooks_on_kubernetes_1_20",
+        kube_system_is_left_alone_by_the_webhooks_on_kubernetes_1_20,
+    ),
+    (
+        "a_role_without_the_secret_permission_makes_the_run_wait_not_fail",
+        a_role_without_the_secret_permission_makes_the_run_wait_not_fail,
+    ),
+    (
+        "the_jobs_container_sigkilled_and_the_next_pod_resumes",
+        the_jobs_container_sigkilled_and_the_next_pod_resumes,
+    ),
+    (
+        "the_api_server_stopped_for_20s_while_the_job_waits_on_a_restore",
+        the_api_server_stopped_for_20s_while_the_job_waits_on_a_restore,
+    ),
+    (
+        "etcd_restarted_while_the_job_waits_on_a_restore",
+        etcd_restarted_while_the_job_waits_on_a_restore,
+    ),
+    (
+        "kubelet_and_containerd_restarted_while_the_job_waits_on_a_restore",
+        kubelet_and_containerd_restarted_while_the_job_waits_on_a_restore,
+    ),
+    (
+        "twenty_restores_in_four_namespaces_at_once",
+        twenty_restores_in_four_namespaces_at_once,
+    ),
+    (
+        "helm_upgrade_and_rollback_while_a_restore_runs_answer_every_apply",
+        helm_upgrade_and_rollback_while_a_restore_runs_answer_every_apply,
+    ),
+    (
+        "helm_uninstall_waits_for_the_running_restore_and_leaves_no_webhook_behind",
+        helm_uninstall_waits_for_the_running_restore_and_leaves_no_webhook_behind,
+    ),
+];
+
 /// The disruption scenarios' restore: 2 shards × 500 kB at 25 kB/s each, 20 s in CrateDB. The
 /// Job sees its end at the poll ~21.6 s into `await_restore` (polls a second apart, then a fifth
 /// of the time waited) and writes it: the disruptions cover that write.

@@ -13,6 +13,7 @@
 //! * [`NodeEnv`]: the node plus kubectl, a kube-rs client, the helm release and the simulator
 //!   clusters the scenarios create, with failure diagnostics.
 
+pub mod day2;
 pub mod lifecycle;
 pub mod scenarios;
 
@@ -920,7 +921,7 @@ pub struct ClusterSpec {
     pub name: String,
     /// Its namespace (one of the restore namespaces).
     pub ns: String,
-    /// The snapshot in the simulator's storage (cratedb-sim config JSON).
+    /// The snapshot in the simulator's storage (cratedb-sim config JSON), or an array of them.
     pub snapshot: Value,
     /// Restore progress of the simulator: bytes per second per recovering shard.
     pub bytes_per_sec: u64,
@@ -1070,7 +1071,10 @@ impl NodeEnv {
             "users": [{"name": "system", "password": secrets.system_password}],
             "storages": [{"type": "s3", "bucket": BUCKET, "base_path": BASE_PATH,
                           "access_key": secrets.access_key, "secret_key": secrets.secret_key,
-                          "snapshots": [spec.snapshot]}],
+                          "snapshots": match spec.snapshot {
+                              Value::Array(several) => several,
+                              one => vec![one],
+                          }}],
             "progress": {"mode": "wall_clock", "bytes_per_sec": spec.bytes_per_sec}
         });
         let labels = operator_labels(name);
@@ -1207,7 +1211,7 @@ pub fn http_get(addr: &str, path: &str) -> Result<String, String> {
 // --- the test ----------------------------------------------------------------------------------
 
 /// The whole node suite: artifacts, node up, chart, every scenario (or those whose name contains
-/// `CRATEDB_E2E_NODE_ONLY`), teardown, and a check that the machine is clean. A failing scenario
+/// one of the comma-separated parts of `CRATEDB_E2E_NODE_ONLY`), teardown, and a check that the machine is clean. A failing scenario
 /// prints diagnostics and the others still run; the node is torn down in every case.
 pub fn run() {
     if std::env::var("CRATEDB_E2E_NODE").as_deref() == Ok("skip") {
@@ -1220,11 +1224,12 @@ pub fn run() {
     let only = std::env::var("CRATEDB_E2E_NODE_ONLY").ok();
     let mut failed = Vec::new();
     let mut times = Vec::new();
-    for (name, scenario) in scenarios::ALL {
-        // Comma-separated: a scenario runs when its name contains any of them.
+    // The lifecycle scenarios last: the final one uninstalls the chart.
+    for (name, scenario) in scenarios::ALL.iter().chain(day2::ALL).chain(lifecycle::ALL) {
+        // Several filters may be given, separated by commas.
         if only
             .as_deref()
-            .is_some_and(|f| !f.split(',').any(|f| name.contains(f)))
+            .is_some_and(|f| !f.split(',').any(|part| name.contains(part)))
         {
             continue;
         }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::{
     BUSYBOX_IMAGE, ClusterSpec, IMAGE_TAG, JOB_SA, JOB_SELECTOR, NS, NS_OTHER, NodeEnv, POD_START,
     RELEASE_NS, RESTORE_RUN, SimCluster, Stream, WEBHOOK_DEPLOYMENT, WEBHOOK_SELECTOR, cratedb,
-    lifecycle, restore_request, snapshot, wait_until, with_prefix,
+    restore_request, snapshot, wait_until, with_prefix,
 };
 use crate::harness::Run;
 
@@ -51,48 +51,10 @@ pub const ALL: &[(&str, Scenario)] = &[
         "backups_are_suspended_and_a_running_backup_delays_the_restore",
         backups_are_suspended_and_a_running_backup_delays_the_restore,
     ),
-    // Issue 17: the control plane and the chart's own lifecycle (node/lifecycle.rs). The
-    // SIGKILL scenario's twin run is the baseline of the disruption figures, so it comes first;
-    // the uninstall removes the chart, so it comes last.
-    (
-        "kube_system_is_left_alone_by_the_webhooks_on_kubernetes_1_20",
-        lifecycle::kube_system_is_left_alone_by_the_webhooks_on_kubernetes_1_20,
-    ),
-    (
-        "a_role_without_the_secret_permission_makes_the_run_wait_not_fail",
-        lifecycle::a_role_without_the_secret_permission_makes_the_run_wait_not_fail,
-    ),
-    (
-        "the_jobs_container_sigkilled_and_the_next_pod_resumes",
-        lifecycle::the_jobs_container_sigkilled_and_the_next_pod_resumes,
-    ),
-    (
-        "the_api_server_stopped_for_20s_while_the_job_waits_on_a_restore",
-        lifecycle::the_api_server_stopped_for_20s_while_the_job_waits_on_a_restore,
-    ),
-    (
-        "etcd_restarted_while_the_job_waits_on_a_restore",
-        lifecycle::etcd_restarted_while_the_job_waits_on_a_restore,
-    ),
-    (
-        "kubelet_and_containerd_restarted_while_the_job_waits_on_a_restore",
-        lifecycle::kubelet_and_containerd_restarted_while_the_job_waits_on_a_restore,
-    ),
-    (
-        "twenty_restores_in_four_namespaces_at_once",
-        lifecycle::twenty_restores_in_four_namespaces_at_once,
-    ),
-    (
-        "helm_upgrade_and_rollback_while_a_restore_runs_answer_every_apply",
-        lifecycle::helm_upgrade_and_rollback_while_a_restore_runs_answer_every_apply,
-    ),
-    (
-        "helm_uninstall_waits_for_the_running_restore_and_leaves_no_webhook_behind",
-        lifecycle::helm_uninstall_waits_for_the_running_restore_and_leaves_no_webhook_behind,
-    ),
 ];
 
-/// The steps of a run, in order (`status.restore.steps`).
+/// The steps of a run that is not cancelled, in order (`status.restore.steps`; a cancelled run
+/// also has `cancel_restore`).
 pub const STEPS: [&str; 14] = [
     "preflight",
     "before_cluster_update",
