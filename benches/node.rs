@@ -168,6 +168,7 @@ fn run_restores(env: &NodeEnv, label: &str, first: usize, n: usize) -> Vec<Sampl
     for i in first..first + n {
         let cluster = env.deploy_cluster(ClusterSpec {
             name: format!("bench-{i}"),
+            ns: NS.into(),
             // 2 shards × 500 kB at 100 kB/s each: the simulator restores for 5 s.
             snapshot: snapshot(500_000),
             bytes_per_sec: 100_000,

@@ -71,9 +71,53 @@ pub struct Cli {
     #[arg(long, env = "CRATEDB_RESTORE_MAX_BODY_BYTES", default_value_t = cratedb_restore::webhook::server::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
-    /// On SIGTERM, seconds to let in-flight reviews finish before closing connections.
+    /// On SIGTERM, once no new connections are accepted: seconds the open connections get to
+    /// finish their reviews and close before the process exits.
     #[arg(long, env = "CRATEDB_RESTORE_SHUTDOWN_GRACE", default_value_t = 20)]
     pub shutdown_grace_seconds: u64,
+
+    /// On SIGTERM, the longest time in seconds to go on accepting connections, so that reviews
+    /// the API server still sends here are answered. With --endpoints-service and --pod-ip this
+    /// ends one second after this Pod's address has left the Service's Endpoints. Meanwhile
+    /// /readyz fails, every HTTP/1 answer carries `Connection: close` and kept-alive
+    /// connections are closed once idle (see --drain-idle-seconds).
+    #[arg(long, env = "CRATEDB_RESTORE_SHUTDOWN_DELAY", default_value_t = 0)]
+    pub shutdown_delay_seconds: u64,
+
+    /// While shutting down, an HTTP/1 connection idle for this many seconds is closed (one in
+    /// use is closed after its answer, which says so).
+    #[arg(long, env = "CRATEDB_RESTORE_DRAIN_IDLE", default_value_t = 1.0)]
+    pub drain_idle_seconds: f64,
+
+    /// The Service in front of this webhook (in --pod-namespace): on SIGTERM the server serves
+    /// on until this Pod's address has left its Endpoints (at most --shutdown-delay-seconds).
+    #[arg(long, env = "CRATEDB_RESTORE_ENDPOINTS_SERVICE", requires_all = ["pod_ip", "pod_namespace"])]
+    pub endpoints_service: Option<String>,
+
+    /// This Pod's IP address (the downward API's status.podIP).
+    #[arg(long, env = "POD_IP")]
+    pub pod_ip: Option<String>,
+
+    /// This Pod's namespace (the downward API's metadata.namespace).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub pod_namespace: Option<String>,
+
+    /// Namespaces whose reviews are allowed untouched (comma-separated). The chart excludes them
+    /// from the webhook configurations too; this holds where that selector cannot (Kubernetes
+    /// 1.20, see --label-excluded-namespaces).
+    #[arg(
+        long,
+        env = "CRATEDB_RESTORE_EXCLUDE_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub exclude_namespaces: Vec<String>,
+
+    /// Put the label kubernetes.io/metadata.name=<name> on each --exclude-namespaces namespace
+    /// that lacks it, as Kubernetes does itself from 1.21 on, so that the webhook
+    /// configurations' namespaceSelector excludes them on 1.20 too. Needs get and patch on those
+    /// namespaces (the chart grants it below 1.21 only).
+    #[arg(long, env = "CRATEDB_RESTORE_LABEL_EXCLUDED_NAMESPACES", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub label_excluded_namespaces: bool,
 
     /// Who performs admitted restores. job: this product's restore Job (created by the validating
     /// webhook). operator: a stock CrateDB operator's own restore handler; the webhooks then only

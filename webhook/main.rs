@@ -17,8 +17,10 @@ use cratedb_restore::{
     restore_job::JobSettings,
     telemetry,
     webhook::{
+        endpoints::{self, EndpointWait, OwnEndpoint},
         metrics::Metrics,
-        server::{AppState, admission_router, health_router, serve_tls},
+        scope,
+        server::{AppState, Drain, health_router, serve_tls_draining, webhook_router},
         tls::{self, CertFiles, CertStore},
     },
 };
@@ -111,29 +113,81 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         stopped(stop_rx.clone()),
     ));
 
+    let excluded: Vec<String> = cli
+        .exclude_namespaces
+        .iter()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if cli.label_excluded_namespaces && !excluded.is_empty() {
+        tokio::spawn(scope::keep_labelled(
+            state.admission.client.clone(),
+            excluded.clone(),
+            Duration::from_secs(60),
+        ));
+    }
+    let own_endpoint = match (&cli.endpoints_service, &cli.pod_ip, &cli.pod_namespace) {
+        (Some(service), Some(pod_ip), Some(namespace)) => Some(OwnEndpoint {
+            client: state.admission.client.clone(),
+            namespace: namespace.clone(),
+            service: service.clone(),
+            pod_ip: pod_ip.clone(),
+        }),
+        _ => None,
+    };
+
     let listener = TcpListener::bind(cli.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "admission webhook listening (HTTPS)");
     ready.store(true, Ordering::Release);
 
-    let app = admission_router(state, cli.max_body_bytes);
-    let server = serve_tls(
+    let app = webhook_router(state, cli.max_body_bytes, excluded);
+    let (draining_tx, draining) = watch::channel(false);
+    let (accepting_tx, accepting) = watch::channel(true);
+    let server = serve_tls_draining(
         listener,
         tls_config,
         app,
-        stopped(stop_rx.clone()),
-        Duration::from_secs(cli.shutdown_grace_seconds),
+        Drain {
+            draining,
+            stop_accepting: async move {
+                let mut accepting = accepting;
+                let _ = accepting.wait_for(|a| !*a).await;
+            },
+            grace: Duration::from_secs(cli.shutdown_grace_seconds),
+            idle_close: Duration::from_secs_f64(cli.drain_idle_seconds.max(0.0)),
+        },
     );
     let signals = async {
         shutdown_signal().await;
-        tracing::info!("shutdown requested; draining in-flight reviews");
-        // Fail readiness first so the Service stops sending new reviews here.
+        // Readiness fails, answers say `Connection: close`, idle connections close; reviews the
+        // API server still sends here are answered until this Pod's endpoint is gone.
         ready.store(false, Ordering::Release);
-        let _ = stop_tx.send(true);
+        let _ = draining_tx.send(true);
+        let delay = Duration::from_secs(cli.shutdown_delay_seconds);
+        tracing::info!(
+            delay_seconds = cli.shutdown_delay_seconds,
+            "shutdown requested; draining connections while the endpoint goes"
+        );
+        match endpoints::wait_until_removed(own_endpoint.as_ref(), delay, ENDPOINT_LINGER).await {
+            EndpointWait::Removed(after) => tracing::info!(
+                after_ms = after.as_millis() as u64,
+                "this Pod's endpoint is gone; no longer accepting connections"
+            ),
+            EndpointWait::DelayOver => tracing::warn!(
+                "this Pod's endpoint is still listed after the shutdown delay; no longer accepting connections"
+            ),
+            EndpointWait::NoService => {}
+        }
+        let _ = accepting_tx.send(false);
     };
     tokio::join!(server, signals);
+    let _ = stop_tx.send(true);
     let _ = health_task.await;
     Ok(())
 }
+
+/// After this Pod's endpoint is gone, how long the API server's view of the Endpoints may lag.
+const ENDPOINT_LINGER: Duration = Duration::from_secs(1);
 
 async fn kube_client(timeout_seconds: u64) -> kube::Client {
     let timeout = Some(Duration::from_secs(timeout_seconds.max(1)));

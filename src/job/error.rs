@@ -8,7 +8,8 @@ pub enum StepError {
     /// Will not get better by retrying: the step fails with this message for a person.
     #[error("{0}")]
     Permanent(String),
-    /// A connection, a 5xx, a conflict: the step is retried with backoff inside the deadline.
+    /// A connection, a 5xx, a conflict, a 401/403 (permissions can come back): the step is
+    /// retried with backoff inside the deadline.
     #[error("{0}")]
     Transient(String),
     /// The restore deadline passed (SPEC A12).
@@ -53,10 +54,18 @@ impl From<kube::Error> for StepError {
                     "Kubernetes API answered {} {}: {}",
                     status.code, status.reason, status.message
                 );
-                if status.code == 409 || status.code == 429 || status.code >= 500 {
-                    Self::Transient(text)
-                } else {
-                    Self::Permanent(text)
+                match status.code {
+                    409 | 429 | 500.. => Self::Transient(text),
+                    // Lost permissions are no verdict on the restore: an uninstall, a rotated
+                    // token or a Role edited by hand may be undone, and the run goes on then.
+                    401 => Self::Transient(format!(
+                        "the Kubernetes API no longer accepts this Job's ServiceAccount token ({text}); was the ServiceAccount deleted or its token rotated? Waiting for access to return"
+                    )),
+                    403 => Self::Transient(format!(
+                        "permission missing: {}; waiting until the restore Job's Role grants it again (Kubernetes API answered 403 Forbidden)",
+                        status.message
+                    )),
+                    _ => Self::Permanent(text),
                 }
             }
             // Connection, TLS, timeouts and the like.
@@ -94,5 +103,58 @@ pub enum ExitStatus {
 impl ExitStatus {
     pub fn code(self) -> i32 {
         self as i32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: u16, reason: &str, message: &str) -> kube::Error {
+        let mut status = kube::core::Status::failure(message, reason);
+        status.code = code;
+        kube::Error::Api(status.boxed())
+    }
+
+    #[test]
+    fn lost_permissions_are_waited_for_and_named() {
+        let forbidden = StepError::from(api(
+            403,
+            "Forbidden",
+            r#"secrets "user-system-c1" is forbidden: User "system:serviceaccount:dbs:cratedb-restore-job" cannot get resource "secrets" in API group "" in the namespace "dbs""#,
+        ));
+        assert!(forbidden.is_transient(), "{forbidden:?}");
+        let text = forbidden.to_string();
+        assert!(
+            text.starts_with("permission missing: secrets \"user-system-c1\" is forbidden")
+                && text.contains(r#"cannot get resource "secrets""#)
+                && text.contains("403 Forbidden"),
+            "{text}"
+        );
+        let unauthorized = StepError::from(api(401, "Unauthorized", "Unauthorized"));
+        assert!(unauthorized.is_transient(), "{unauthorized:?}");
+        assert!(
+            unauthorized.to_string().contains("ServiceAccount token"),
+            "{unauthorized}"
+        );
+    }
+
+    #[test]
+    fn other_answers_keep_their_meaning() {
+        for code in [409, 429, 500, 503] {
+            assert!(
+                StepError::from(api(code, "x", "y")).is_transient(),
+                "{code}"
+            );
+        }
+        for code in [400, 404, 422] {
+            assert!(
+                matches!(
+                    StepError::from(api(code, "x", "y")),
+                    StepError::Permanent(_)
+                ),
+                "{code}"
+            );
+        }
     }
 }

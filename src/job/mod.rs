@@ -161,7 +161,9 @@ const START_POLL: Duration = Duration::from_secs(1);
 /// A Secret the run needs before its first step: `user-system-<name>` (the `system` user's
 /// password) or `crate-control-<name>` (the sidecar's token). The operator creates them with the
 /// cluster, so while one is missing the cluster is still starting: the run waits for it until
-/// the restore deadline, saying so in the status. Other failures to read it are what they are.
+/// the restore deadline, saying so in the status. So does a refused read (401/403: a Role edited
+/// by hand, an uninstalled chart, a rotated token): permissions can come back. Other failures to
+/// read it are what they are.
 struct SecretWait<'a> {
     secrets: &'a Api<Secret>,
     secret: String,
@@ -197,7 +199,12 @@ impl SecretWait<'_> {
                 Ok(None) => StepError::Transient(format!(
                     "Secret {secret} (key {key}) does not exist yet; the cluster may still be starting"
                 )),
-                Err(error) if error.is_transient() => error,
+                // A 401/403 is transient too (StepError::from): the status then names the
+                // missing permission while the run waits, instead of failing a restore that
+                // resumes once the permission is back.
+                Err(error) if error.is_transient() => {
+                    error.context(&format!("cannot read Secret {secret}"))
+                }
                 Err(error) => return Err(error.context(&format!("cannot read Secret {secret}"))),
             };
             let Some(delay) = self.backoff.next_delay(attempt, self.deadline) else {

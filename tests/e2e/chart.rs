@@ -51,17 +51,25 @@ impl Rendered {
             .unwrap_or_else(|| panic!("no {kind} {namespace:?}/{name} in the rendered chart"))
     }
 
+    /// The ConfigMap with the restore Job template (the other one is the uninstall guard's hook).
+    #[track_caller]
+    fn job_template_map(&self) -> &Value {
+        let found: Vec<&Value> = self
+            .of_kind("ConfigMap")
+            .into_iter()
+            .filter(|c| c["data"].get("job.yaml").is_some())
+            .collect();
+        assert_eq!(found.len(), 1, "one Job template ConfigMap: {found:#?}");
+        found[0]
+    }
+
     /// The restore Job template the webhook reads (ConfigMap key job.yaml), as JSON.
     pub fn job_template(&self) -> Value {
-        let text = self.one("ConfigMap")["data"]["job.yaml"]
-            .as_str()
-            .expect("job.yaml in the ConfigMap")
-            .to_string();
-        serde_saphyr::from_str(&text).expect("job.yaml is YAML")
+        serde_saphyr::from_str(&self.job_template_yaml()).expect("job.yaml is YAML")
     }
 
     pub fn job_template_yaml(&self) -> String {
-        self.one("ConfigMap")["data"]["job.yaml"]
+        self.job_template_map()["data"]["job.yaml"]
             .as_str()
             .expect("job.yaml in the ConfigMap")
             .to_string()
@@ -98,8 +106,13 @@ pub fn render(kube_version: &str, values: &Value) -> Rendered {
         .unwrap_or_else(|e| panic!("helm template failed:\n{e}"))
 }
 
+/// The webhook configuration of `kind` for CrateDB resources (the uninstall guard has its own).
+pub fn cratedb_webhooks<'a>(rendered: &'a Rendered, kind: &str) -> &'a Value {
+    rendered.named(kind, None, FULLNAME)
+}
+
 fn webhook_entry<'a>(rendered: &'a Rendered, kind: &str) -> &'a Value {
-    let config = rendered.one(kind);
+    let config = cratedb_webhooks(rendered, kind);
     let hooks = config["webhooks"].as_array().expect("webhooks");
     assert_eq!(hooks.len(), 1, "{config:#}");
     &hooks[0]
@@ -404,12 +417,14 @@ fn chart_defaults_render_fail_closed_webhooks_and_restricted_pods() {
         r.named("ClusterRoleBinding", None, &review)["subjects"],
         webhook_sa
     );
+    // The third: on 1.20, labelling kube-system with its name (only that namespace, see
+    // chart_uninstall_guard_drain_and_namespace_exclusion_on_every_accepted_version).
     assert_eq!(
         r.of_kind("ClusterRole").len(),
-        2,
+        3,
         "nothing cluster-wide for the Job"
     );
-    assert_eq!(r.of_kind("ClusterRoleBinding").len(), 2);
+    assert_eq!(r.of_kind("ClusterRoleBinding").len(), 3);
     let secrets_role = format!("{WEBHOOK_NAME}-secrets");
     assert_eq!(
         rule_set(r.named("Role", Some("dbs"), &secrets_role)),
@@ -420,10 +435,12 @@ fn chart_defaults_render_fail_closed_webhooks_and_restricted_pods() {
         webhook_sa
     );
     assert!(
-        r.of_kind("Role")
-            .iter()
-            .all(|role| role["metadata"]["namespace"] == "dbs"),
-        "Secret access only in the restore namespace"
+        r.of_kind("Role").iter().all(|role| {
+            role["metadata"]["namespace"] == "dbs"
+                || (role["metadata"]["namespace"] == RELEASE_NS
+                    && rule_set(role) == rules(&[("", "endpoints", "get", WEBHOOK_NAME)]))
+        }),
+        "Secret access only in the restore namespace; in its own, the webhook reads its Endpoints"
     );
     // The Job's Role in its namespace.
     let role = r.named("Role", Some("dbs"), "cratedb-restore-job");
@@ -476,6 +493,7 @@ fn chart_defaults_render_fail_closed_webhooks_and_restricted_pods() {
     assert_eq!(
         names,
         [
+            "CRATEDB_RESTORE_JOB_UID",
             "CRATEDB_OPERATOR_RESTORE_BACKUP_TIMEOUT",
             "CRATEDB_RESTORE_CLEANUP_RESERVE",
             "CRATEDB_RESTORE_LOG_FORMAT",
@@ -485,9 +503,13 @@ fn chart_defaults_render_fail_closed_webhooks_and_restricted_pods() {
             "CRATEDB_OPERATOR_BOOTSTRAP_RETRY_DELAY"
         ]
     );
-    assert_eq!(env[0].1["value"], "86400");
-    assert_eq!(env[1].1["value"], "1800");
-    assert_eq!(env[4].1["value"], "restore-from-backup-{name}");
+    assert_eq!(
+        env[0].1["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.labels['controller-uid']"
+    );
+    assert_eq!(env[1].1["value"], "86400");
+    assert_eq!(env[2].1["value"], "1800");
+    assert_eq!(env[5].1["value"], "restore-from-backup-{name}");
 }
 
 #[test]
@@ -614,7 +636,7 @@ fn chart_with_cert_manager_uses_a_certificate_and_ca_injection() {
         "MutatingWebhookConfiguration",
         "ValidatingWebhookConfiguration",
     ] {
-        let config = r.one(kind);
+        let config = cratedb_webhooks(&r, kind);
         assert_eq!(
             config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
             format!("{RELEASE_NS}/{WEBHOOK_NAME}"),
@@ -805,6 +827,10 @@ fn chart_rejects_invalid_values() {
             json!({"restoreJob": {"namespaces": ["Not_A_Namespace"]}}),
             "namespaces",
         ),
+        (
+            json!({"webhook": {"terminationGracePeriodSeconds": 20}}),
+            "must be at least webhook.shutdownDelaySeconds",
+        ),
         (json!({"webhoook": {}}), "webhoook"),
         (json!({"webhook": {"url": "http://insecure"}}), "url"),
     ];
@@ -814,6 +840,155 @@ fn chart_rejects_invalid_values() {
             Err(e) => assert!(e.contains(needle), "{values}: {needle:?} not in: {e}"),
         }
     }
+}
+
+/// The chart's lifecycle pieces (issue 17): the uninstall guard (a pre-delete hook ConfigMap and
+/// a webhook configuration judging only it), the webhook's drain on shutdown (its endpoint, the
+/// delay, the grace period), and the kube-system exclusion on every Kubernetes version the chart
+/// accepts (`kubeVersion >= 1.20`; the name label exists from 1.21 on).
+#[test]
+fn chart_uninstall_guard_drain_and_namespace_exclusion_on_every_accepted_version() {
+    let values = json!({"restoreJob": {"namespaces": ["dbs", "fleet"]}});
+    for version in ["1.20.2", "1.21.0", "1.25.0", "1.30.0"] {
+        let r = render(version, &values);
+        let ca =
+            r.named("Secret", Some(RELEASE_NS), &format!("{WEBHOOK_NAME}-tls"))["data"]["ca.crt"]
+                .clone();
+        // The guard: only the chart's own hook ConfigMap reaches /guard-uninstall.
+        let guard = r.named(
+            "ValidatingWebhookConfiguration",
+            None,
+            &format!("{FULLNAME}-uninstall-guard"),
+        );
+        let hooks = guard["webhooks"].as_array().unwrap();
+        assert_eq!(hooks.len(), 1, "{guard:#}");
+        let hook = &hooks[0];
+        assert_eq!(hook["failurePolicy"], "Fail");
+        assert_eq!(hook["sideEffects"], "None");
+        assert_eq!(
+            hook["rules"],
+            json!([{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                    "resources": ["configmaps"], "scope": "Namespaced"}])
+        );
+        assert_eq!(
+            hook["objectSelector"],
+            json!({"matchLabels": {"restore.cloud.crate.io/uninstall-guard": FULLNAME}})
+        );
+        assert_eq!(
+            hook["clientConfig"]["service"],
+            json!({"name": WEBHOOK_NAME, "namespace": RELEASE_NS, "path": "/guard-uninstall", "port": 443})
+        );
+        assert_eq!(hook["clientConfig"]["caBundle"], ca);
+        let hook_map = r.named(
+            "ConfigMap",
+            Some(RELEASE_NS),
+            &format!("{FULLNAME}-uninstall-guard"),
+        );
+        assert_eq!(
+            hook_map["metadata"]["annotations"]["helm.sh/hook"],
+            "pre-delete"
+        );
+        assert_eq!(
+            hook_map["metadata"]["labels"]["restore.cloud.crate.io/uninstall-guard"],
+            FULLNAME
+        );
+        assert_eq!(hook_map["data"]["namespaces"], "dbs,fleet");
+
+        // The drain: the Pod knows its address and Service, and may read that Service's
+        // Endpoints; the kubelet waits for delay + grace.
+        let deployment = r.named("Deployment", Some(RELEASE_NS), WEBHOOK_NAME);
+        let pod = &deployment["spec"]["template"]["spec"];
+        let container = &pod["containers"][0];
+        let args: Vec<&str> = container["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        for expected in [
+            "--shutdown-delay-seconds=10",
+            "--shutdown-grace-seconds=15",
+            &format!("--endpoints-service={WEBHOOK_NAME}"),
+            "--exclude-namespaces=kube-system",
+        ] {
+            assert!(
+                args.contains(&expected),
+                "{version}: {expected} in {args:?}"
+            );
+        }
+        assert_eq!(pod["terminationGracePeriodSeconds"], 30);
+        let env = container["env"].as_array().unwrap();
+        for (name, path) in [
+            ("POD_IP", "status.podIP"),
+            ("POD_NAMESPACE", "metadata.namespace"),
+        ] {
+            assert!(
+                env.iter()
+                    .any(|e| e["name"] == name && e["valueFrom"]["fieldRef"]["fieldPath"] == path),
+                "{name}: {env:#?}"
+            );
+        }
+        let endpoints = r.named(
+            "Role",
+            Some(RELEASE_NS),
+            &format!("{WEBHOOK_NAME}-endpoints"),
+        );
+        assert_eq!(
+            rule_set(endpoints),
+            rules(&[("", "endpoints", "get", WEBHOOK_NAME)])
+        );
+
+        // kube-system: below 1.21 the webhook labels it (and only it) itself.
+        let labels_itself = version == "1.20.2";
+        assert_eq!(
+            args.contains(&"--label-excluded-namespaces"),
+            labels_itself,
+            "{version}: {args:?}"
+        );
+        let labelling: Vec<&Value> = r
+            .of_kind("ClusterRole")
+            .into_iter()
+            .filter(|c| c["metadata"]["name"] == format!("{WEBHOOK_NAME}-namespace-labels"))
+            .collect();
+        if labels_itself {
+            assert_eq!(
+                rule_set(labelling[0]),
+                rules(&[
+                    ("", "namespaces", "get", "kube-system"),
+                    ("", "namespaces", "patch", "kube-system")
+                ])
+            );
+        } else {
+            assert!(labelling.is_empty(), "{version}: {labelling:#?}");
+        }
+    }
+
+    // Without the guard: neither the hook nor its webhook configuration.
+    let off = render("1.20.2", &json!({"uninstallGuard": {"enabled": false}}));
+    assert_eq!(off.of_kind("ValidatingWebhookConfiguration").len(), 1);
+    assert!(
+        off.of_kind("ConfigMap")
+            .iter()
+            .all(|c| c["metadata"]["annotations"].get("helm.sh/hook").is_none())
+    );
+    // A namespaceSelector of one's own replaces the exclusion, on the server side too.
+    let custom = render(
+        "1.20.2",
+        &json!({"webhook": {"namespaceSelector": {"matchLabels": {"restores": "on"}}}}),
+    );
+    let args = custom.named("Deployment", Some(RELEASE_NS), WEBHOOK_NAME)["spec"]["template"]
+        ["spec"]["containers"][0]["args"]
+        .to_string();
+    assert!(
+        !args.contains("--exclude-namespaces") && !args.contains("--label-excluded-namespaces"),
+        "{args}"
+    );
+    assert!(
+        custom
+            .of_kind("ClusterRole")
+            .iter()
+            .all(|c| c["metadata"]["name"] != format!("{WEBHOOK_NAME}-namespace-labels"))
+    );
 }
 
 /// The generated CA, certificate and key work together: the real webhook serves the

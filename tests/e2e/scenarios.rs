@@ -201,7 +201,9 @@ impl Env {
             })
             .cloned()
             .collect();
-        assert_eq!(configs.len(), 2);
+        // The CrateDB webhooks and the uninstall guard (which only judges the chart's own
+        // pre-delete hook ConfigMap).
+        assert_eq!(configs.len(), 3);
         kubectl.apply(&configs).ok();
 
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -1369,7 +1371,7 @@ fn webhook_runs_on_its_own_least_privilege_rbac(env: &Env) {
 fn helm_install_and_upgrade_keep_the_certificate(env: &Env) {
     let release_ns = "reuse-system";
     env.kubectl.apply(&[namespace("reuse-dbs")]).ok();
-    let helm_cmd = |args: &[&str]| {
+    let helm_try = |args: &[&str]| {
         let out = std::process::Command::new(helm())
             .env("KUBECONFIG", &env.cluster.kubeconfig)
             .env("HELM_CACHE_HOME", env.cluster.state.join("helm-cache"))
@@ -1383,7 +1385,11 @@ fn helm_install_and_upgrade_keep_the_certificate(env: &Env) {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.status.success(), "helm {args:?} failed:\n{text}");
+        (out.status.success(), text)
+    };
+    let helm_cmd = |args: &[&str]| {
+        let (ok, text) = helm_try(args);
+        assert!(ok, "helm {args:?} failed:\n{text}");
         text
     };
     let chart = crate::harness::chart_dir();
@@ -1447,7 +1453,21 @@ fn helm_install_and_upgrade_keep_the_certificate(env: &Env) {
     );
     env.get("deployment", release_ns, "reuse-cratedb-restore-webhook");
     env.get("role", "reuse-dbs", JOB_SA);
-    helm_cmd(&["uninstall", "reuse", "--namespace", release_ns]);
+    // No webhook runs here, so the uninstall guard cannot tell whether restores run: the
+    // uninstall is refused, and --no-hooks overrides it (README, "What you see ...").
+    let (ok, refused) = helm_try(&["uninstall", "reuse", "--namespace", release_ns]);
+    assert!(
+        !ok && refused
+            .contains("failed calling webhook \"uninstall-guard.restore.cloud.crate.io\""),
+        "{refused}"
+    );
+    helm_cmd(&[
+        "uninstall",
+        "reuse",
+        "--namespace",
+        release_ns,
+        "--no-hooks",
+    ]);
     env.kubectl
         .run(&[
             "get",

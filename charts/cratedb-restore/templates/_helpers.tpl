@@ -120,6 +120,22 @@ CrateDB resource there is restored like anywhere else). */ -}}
 {{- toYaml (dict "items" $excluded) -}}
 {{- end -}}
 
+{{- /* The namespaces the webhooks leave alone (webhook.excludeNamespaces), unless a custom
+namespaceSelector replaces that exclusion. */ -}}
+{{- define "cratedb-restore.webhookExcludes" -}}
+{{- if not .Values.webhook.namespaceSelector -}}
+{{- include "cratedb-restore.excludedNamespaces" . -}}
+{{- else -}}
+{{- toYaml (dict "items" list) -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* Kubernetes sets kubernetes.io/metadata.name on every namespace from 1.21 on; below, the
+webhook labels the excluded namespaces itself (--label-excluded-namespaces). */ -}}
+{{- define "cratedb-restore.setsNamespaceNameLabel" -}}
+{{- if semverCompare ">=1.21-0" .Capabilities.KubeVersion.Version -}}true{{- end -}}
+{{- end -}}
+
 {{- define "cratedb-restore.namespaceSelector" -}}
 {{- if .Values.webhook.namespaceSelector -}}
 {{- toYaml .Values.webhook.namespaceSelector -}}
@@ -138,6 +154,9 @@ matchExpressions:
 {{- define "cratedb-restore.validate" -}}
 {{- if ge (int .Values.webhook.kubeTimeoutSeconds) (int .Values.webhook.timeoutSeconds) -}}
 {{- fail (printf "webhook.kubeTimeoutSeconds (%v) must be smaller than webhook.timeoutSeconds (%v): the webhook must answer before the API server gives up" .Values.webhook.kubeTimeoutSeconds .Values.webhook.timeoutSeconds) -}}
+{{- end -}}
+{{- if lt (int .Values.webhook.terminationGracePeriodSeconds) (add (int .Values.webhook.shutdownDelaySeconds) (int .Values.webhook.shutdownGraceSeconds) 2) -}}
+{{- fail (printf "webhook.terminationGracePeriodSeconds (%v) must be at least webhook.shutdownDelaySeconds (%v) + webhook.shutdownGraceSeconds (%v) + 2: otherwise the kubelet kills a webhook Pod while it still drains its connections" .Values.webhook.terminationGracePeriodSeconds .Values.webhook.shutdownDelaySeconds .Values.webhook.shutdownGraceSeconds) -}}
 {{- end -}}
 {{- if and .Values.restoreJob.notifications.url (not .Values.restoreJob.notifications.existingSecret) -}}
 {{- fail "restoreJob.notifications.url needs restoreJob.notifications.existingSecret (the Basic-auth username and password are read from a Secret, never from values)" -}}

@@ -34,6 +34,7 @@ pub const ALL: &[(&str, Scenario)] = &[
 /// waits until the Job's Pod waits on it.
 fn restoring(env: &NodeEnv, name: &str) -> (SimCluster, Requested) {
     let cluster = env.deploy_cluster(ClusterSpec {
+        ns: NS.into(),
         name: name.into(),
         snapshot: snapshot(50_000_000),
         bytes_per_sec: 100_000,
@@ -195,6 +196,7 @@ fn the_plugin_lists_the_snapshots_through_a_short_lived_job(env: &NodeEnv) {
         s
     };
     let cluster = env.deploy_cluster(ClusterSpec {
+        ns: NS.into(),
         name: "catalog".into(),
         snapshot: json!([
             taken("nightly-1", 1, "SUCCESS"),

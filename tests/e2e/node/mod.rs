@@ -14,6 +14,7 @@
 //!   clusters the scenarios create, with failure diagnostics.
 
 pub mod day2;
+pub mod lifecycle;
 pub mod scenarios;
 
 use std::{
@@ -33,6 +34,8 @@ use crate::harness::{Kubectl, Run, Transcript, chart_dir, e2e_dir, helm, repo_ro
 
 /// Namespace of the CrateDB resources (listed in `restoreJob.namespaces`).
 pub const NS: &str = "dbs";
+/// Three more restore namespaces (the burst scenario spreads its clusters over all four).
+pub const FLEET_NS: [&str; 3] = ["fleet-a", "fleet-b", "fleet-c"];
 /// A namespace the restore Jobs have no rights in.
 pub const NS_OTHER: &str = "other";
 pub const RELEASE: &str = "e2e";
@@ -543,9 +546,9 @@ impl NodeEnv {
             node,
         };
         let setup = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            env.kubectl
-                .apply(&[namespace(NS), namespace(NS_OTHER)])
-                .ok();
+            let mut namespaces = vec![namespace(NS), namespace(NS_OTHER)];
+            namespaces.extend(FLEET_NS.iter().map(|n| namespace(n)));
+            env.kubectl.apply(&namespaces).ok();
             crate::harness::install_crd(&env.kubectl);
             let started = Instant::now();
             env.helm_install();
@@ -570,25 +573,30 @@ impl NodeEnv {
     }
 
     /// `helm install` with only the image values and `restoreJob.namespaces`, as a user would.
-    fn helm_install(&self) {
-        let args = [
-            "install".to_string(),
-            RELEASE.to_string(),
-            chart_dir().display().to_string(),
-            "--namespace".into(),
-            RELEASE_NS.into(),
-            "--create-namespace".into(),
-            "--set".into(),
-            format!("image.repository={PRODUCT_REPOSITORY}"),
-            "--set".into(),
-            format!("image.tag={IMAGE_TAG}"),
-            "--set".into(),
-            "image.pullPolicy=Never".into(),
-            "--set".into(),
-            format!("restoreJob.namespaces={{{NS}}}"),
-        ];
+    pub fn helm_install(&self) {
+        self.helm(&[
+            "install",
+            RELEASE,
+            &chart_dir().display().to_string(),
+            "--namespace",
+            RELEASE_NS,
+            "--create-namespace",
+            "--set",
+            &format!("image.repository={PRODUCT_REPOSITORY}"),
+            "--set",
+            &format!("image.tag={IMAGE_TAG}"),
+            "--set",
+            "image.pullPolicy=Never",
+            "--set",
+            &format!("restoreJob.namespaces={{{NS},{}}}", FLEET_NS.join(",")),
+        ])
+        .ok();
+    }
+
+    /// helm with the node's kubeconfig and its own helm dirs; recorded for diagnostics.
+    pub fn helm(&self, args: &[&str]) -> Run {
         let out = Command::new(helm())
-            .args(&args)
+            .args(args)
             .env("KUBECONFIG", self.node.kubeconfig())
             .env("HELM_CACHE_HOME", self.node.dir.join("helm/cache"))
             .env("HELM_CONFIG_HOME", self.node.dir.join("helm/config"))
@@ -603,7 +611,36 @@ impl NodeEnv {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         };
         self.record(run.describe());
-        run.ok();
+        run
+    }
+
+    /// `scripts/node-ctl.sh STATE stop|start NAMES`: stops node processes by their recorded
+    /// PIDs, or starts them again with the command line node-up.sh used.
+    #[track_caller]
+    pub fn node_ctl(&self, action: &str, names: &[&str]) {
+        let out = Command::new("bash")
+            .arg(e2e_dir().join("scripts/node-ctl.sh"))
+            .arg(&self.node.state)
+            .arg(action)
+            .args(names)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run node-ctl.sh");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.record(format!(
+            "$ node-ctl.sh {action} {}
+{text}",
+            names.join(" ")
+        ));
+        assert!(
+            out.status.success(),
+            "node-ctl.sh {action} {names:?} failed ({}):\n{text}",
+            out.status
+        );
     }
 
     /// The webhook Deployment rolled out (Pods Ready through their probes) and the API server
@@ -724,16 +761,24 @@ impl NodeEnv {
             .unwrap_or_default()
     }
 
-    /// The Pods of a Job (label `job-name`).
+    /// The Pods of a Job (label `job-name`) in `dbs`.
     pub fn job_pods(&self, job: &str) -> Vec<Value> {
-        self.list("pods", NS, &format!("job-name={job}"))
+        self.job_pods_in(NS, job)
     }
 
-    /// Events (events.k8s.io/v1) about the CrateDB resource `name`: (reason, note).
+    pub fn job_pods_in(&self, ns: &str, job: &str) -> Vec<Value> {
+        self.list("pods", ns, &format!("job-name={job}"))
+    }
+
+    /// Events (events.k8s.io/v1) about the CrateDB resource `name` in `dbs`: (reason, note).
     pub fn events_of(&self, name: &str) -> Vec<(String, String)> {
+        self.events_in(NS, name)
+    }
+
+    pub fn events_in(&self, ns: &str, name: &str) -> Vec<(String, String)> {
         let events = self
             .kubectl
-            .get_json(&["get", "events.events.k8s.io", "-n", NS]);
+            .get_json(&["get", "events.events.k8s.io", "-n", ns]);
         events["items"]
             .as_array()
             .unwrap()
@@ -874,12 +919,33 @@ impl Secrets {
 /// What a scenario's cluster holds.
 pub struct ClusterSpec {
     pub name: String,
+    /// Its namespace (one of the restore namespaces).
+    pub ns: String,
     /// The snapshot in the simulator's storage (cratedb-sim config JSON), or an array of them.
     pub snapshot: Value,
     /// Restore progress of the simulator: bytes per second per recovering shard.
     pub bytes_per_sec: u64,
     /// More objects (CronJobs, Deployments, ...) created with the cluster.
     pub extra: Vec<Value>,
+}
+
+impl ClusterSpec {
+    /// A cluster in `dbs` whose `doc.orders` (2 shards of `bytes_per_shard`) restores at
+    /// `bytes_per_sec` per shard, nothing else around it.
+    pub fn new(name: &str, bytes_per_shard: u64, bytes_per_sec: u64) -> ClusterSpec {
+        ClusterSpec {
+            name: name.into(),
+            ns: NS.into(),
+            snapshot: snapshot(bytes_per_shard),
+            bytes_per_sec,
+            extra: vec![],
+        }
+    }
+
+    pub fn in_namespace(mut self, ns: &str) -> ClusterSpec {
+        self.ns = ns.into();
+        self
+    }
 }
 
 /// `doc.orders` (2 shards) in snapshot `snap-1`, with the source cluster's users: a restore
@@ -908,9 +974,13 @@ pub fn restore_request(secret: &str, snapshot: &str) -> Value {
 }
 
 pub fn cratedb(name: &str, restore: Option<Value>) -> Value {
+    cratedb_in(NS, name, restore)
+}
+
+pub fn cratedb_in(ns: &str, name: &str, restore: Option<Value>) -> Value {
     let mut cr = json!({
         "apiVersion": "cloud.crate.io/v1", "kind": "CrateDB",
-        "metadata": {"name": name, "namespace": NS},
+        "metadata": {"name": name, "namespace": ns},
         "spec": {
             "cluster": {"imageRegistry": "crate", "name": format!("cluster-{name}"), "version": "5.10.3"},
             "nodes": {"data": [{"name": "hot", "replicas": 1}]}
@@ -933,6 +1003,7 @@ pub fn operator_labels(name: &str) -> Value {
 /// A cluster deployed for a scenario.
 pub struct SimCluster {
     pub name: String,
+    pub ns: String,
     pub secrets: Secrets,
     pub pod: String,
 }
@@ -956,7 +1027,7 @@ impl SimCluster {
         {
             request[k] = v.clone();
         }
-        cratedb(&self.name, Some(request))
+        cratedb_in(&self.ns, &self.name, Some(request))
     }
 }
 
@@ -966,7 +1037,29 @@ impl NodeEnv {
     /// `restore-from-backup-<name>`, the CrateDB resource (no restore yet) and `spec.extra`;
     /// returns once the simulator Pod is Ready.
     pub fn deploy_cluster(&self, spec: ClusterSpec) -> SimCluster {
+        self.deploy_clusters(vec![spec]).remove(0)
+    }
+
+    /// [`Self::deploy_cluster`] for several clusters at once: everything applied in one go,
+    /// then each simulator Pod waited for.
+    pub fn deploy_clusters(&self, specs: Vec<ClusterSpec>) -> Vec<SimCluster> {
+        let mut objects = Vec::new();
+        let mut clusters = Vec::new();
+        for spec in specs {
+            let (mut of_cluster, cluster) = self.cluster_objects(spec);
+            objects.append(&mut of_cluster);
+            clusters.push(cluster);
+        }
+        self.apply(&objects).ok();
+        for cluster in &clusters {
+            self.wait_pod_ready_in(&cluster.ns, &cluster.pod);
+        }
+        clusters
+    }
+
+    fn cluster_objects(&self, spec: ClusterSpec) -> (Vec<Value>, SimCluster) {
         let name = spec.name.as_str();
+        let ns = spec.ns.as_str();
         let secrets = Secrets::for_cluster(name);
         self.secrets
             .lock()
@@ -990,23 +1083,23 @@ impl NodeEnv {
         let sts = format!("crate-data-hot-{name}");
         let mut objects = vec![
             json!({"apiVersion": "v1", "kind": "ConfigMap",
-                   "metadata": {"name": format!("cratedb-sim-{name}"), "namespace": NS},
+                   "metadata": {"name": format!("cratedb-sim-{name}"), "namespace": ns},
                    "data": {"sim.json": config.to_string()}}),
             json!({"apiVersion": "v1", "kind": "Secret",
-                   "metadata": {"name": format!("user-system-{name}"), "namespace": NS, "labels": labels},
+                   "metadata": {"name": format!("user-system-{name}"), "namespace": ns, "labels": labels},
                    "stringData": {"password": secrets.system_password}}),
             json!({"apiVersion": "v1", "kind": "Secret",
-                   "metadata": {"name": format!("restore-from-backup-{name}"), "namespace": NS},
+                   "metadata": {"name": format!("restore-from-backup-{name}"), "namespace": ns},
                    "stringData": {"access-key-id": secrets.access_key,
                                   "secret-access-key": secrets.secret_key,
                                   "bucket": BUCKET, "base-path": BASE_PATH}}),
             json!({"apiVersion": "v1", "kind": "Service",
-                   "metadata": {"name": format!("crate-discovery-{name}"), "namespace": NS, "labels": labels},
+                   "metadata": {"name": format!("crate-discovery-{name}"), "namespace": ns, "labels": labels},
                    "spec": {"type": "ClusterIP", "selector": labels,
                             "ports": [{"name": "psql", "port": 5432, "targetPort": 5432},
                                       {"name": "http", "port": 4200, "targetPort": 4200}]}}),
             json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
-            "metadata": {"name": sts, "namespace": NS, "labels": labels},
+            "metadata": {"name": sts, "namespace": ns, "labels": labels},
             "spec": {
                 "replicas": 1,
                 "serviceName": format!("crate-discovery-{name}"),
@@ -1034,23 +1127,27 @@ impl NodeEnv {
                     }
                 }
             }}),
-            cratedb(name, None),
+            cratedb_in(ns, name, None),
         ];
         objects.extend(spec.extra);
-        self.apply(&objects).ok();
-        let pod = format!("{sts}-0");
-        self.wait_pod_ready(&pod);
-        SimCluster {
+        let cluster = SimCluster {
             name: name.to_string(),
+            ns: ns.to_string(),
             secrets,
-            pod,
-        }
+            pod: format!("{sts}-0"),
+        };
+        (objects, cluster)
     }
 
     #[track_caller]
     pub fn wait_pod_ready(&self, pod: &str) {
-        wait_until(&format!("pod {NS}/{pod} Ready"), POD_START, || {
-            let p = self.try_get("pod", NS, pod)?;
+        self.wait_pod_ready_in(NS, pod)
+    }
+
+    #[track_caller]
+    pub fn wait_pod_ready_in(&self, ns: &str, pod: &str) {
+        wait_until(&format!("pod {ns}/{pod} Ready"), POD_START, || {
+            let p = self.try_get("pod", ns, pod)?;
             let ready = p["status"]["conditions"]
                 .as_array()?
                 .iter()
@@ -1059,8 +1156,8 @@ impl NodeEnv {
         });
     }
 
-    pub fn pod_ip(&self, pod: &str) -> String {
-        self.get("pod", NS, pod)["status"]["podIP"]
+    pub fn pod_ip_in(&self, ns: &str, pod: &str) -> String {
+        self.get("pod", ns, pod)["status"]["podIP"]
             .as_str()
             .unwrap_or_else(|| panic!("pod {pod} has no IP"))
             .to_string()
@@ -1069,7 +1166,7 @@ impl NodeEnv {
     /// The simulator's statement log (`GET /_sim/statements` on its CrateDB HTTP port, from the
     /// host through the pod network): `seq`, `frontend`, `user`, `sql`, `outcome`, ...
     pub fn statements(&self, cluster: &SimCluster) -> Vec<Value> {
-        let ip = self.pod_ip(&cluster.pod);
+        let ip = self.pod_ip_in(&cluster.ns, &cluster.pod);
         let body = http_get(&format!("{ip}:4200"), "/_sim/statements")
             .unwrap_or_else(|e| panic!("GET http://{ip}:4200/_sim/statements: {e}"));
         serde_json::from_str::<Vec<Value>>(&body)
@@ -1127,7 +1224,8 @@ pub fn run() {
     let only = std::env::var("CRATEDB_E2E_NODE_ONLY").ok();
     let mut failed = Vec::new();
     let mut times = Vec::new();
-    for (name, scenario) in scenarios::ALL.iter().chain(day2::ALL) {
+    // The lifecycle scenarios last: the final one uninstalls the chart.
+    for (name, scenario) in scenarios::ALL.iter().chain(day2::ALL).chain(lifecycle::ALL) {
         // Several filters may be given, separated by commas.
         if only
             .as_deref()

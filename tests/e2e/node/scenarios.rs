@@ -114,7 +114,7 @@ pub fn request_restore_of(env: &NodeEnv, cluster: &SimCluster, manifest: &Value)
         "the webhook previews the plan:\n{}",
         apply.describe()
     );
-    let cr = env.get("cratedb", NS, &cluster.name);
+    let cr = env.get("cratedb", &cluster.ns, &cluster.name);
     let run_id = cr["metadata"]["annotations"]["restore.cloud.crate.io/run-id"]
         .as_str()
         .unwrap_or_else(|| panic!("no run-id annotation after the apply: {cr:#}"))
@@ -123,7 +123,7 @@ pub fn request_restore_of(env: &NodeEnv, cluster: &SimCluster, manifest: &Value)
     assert!(
         warnings
             .iter()
-            .any(|w| w.starts_with(&format!("restore Job {NS}/{job} created"))),
+            .any(|w| w.starts_with(&format!("restore Job {}/{job} created", cluster.ns))),
         "the webhook names the Job it created:\n{}",
         apply.describe()
     );
@@ -140,7 +140,7 @@ pub fn request_restore_of(env: &NodeEnv, cluster: &SimCluster, manifest: &Value)
 pub fn wait_job_complete(env: &NodeEnv, cluster: &SimCluster, job: &str) -> Value {
     let deadline = Instant::now() + RESTORE_RUN;
     let (condition, j) = loop {
-        if let Some(j) = env.try_get("job", NS, job) {
+        if let Some(j) = env.try_get("job", &cluster.ns, job) {
             let conditions = j["status"]["conditions"]
                 .as_array()
                 .cloned()
@@ -157,7 +157,7 @@ pub fn wait_job_complete(env: &NodeEnv, cluster: &SimCluster, job: &str) -> Valu
         }
         // A step retrying over and over (transient failures; a healthy run has 1 attempt per
         // step, 2 after a Pod restart) is reported at once instead of at the timeout.
-        let cr = env.get("cratedb", NS, &cluster.name);
+        let cr = env.get("cratedb", &cluster.ns, &cluster.name);
         let retrying = STEPS.iter().find(|s| {
             cr["status"]["restore"]["steps"][**s]["attempts"]
                 .as_u64()
@@ -179,7 +179,8 @@ pub fn wait_job_complete(env: &NodeEnv, cluster: &SimCluster, job: &str) -> Valu
                 })
                 .collect();
             panic!(
-                "Job {NS}/{job} not complete ({}): status.restore.phase {}, message: {}\n{}\n--- log (tail) ---\n{}",
+                "Job {}/{job} not complete ({}): status.restore.phase {}, message: {}\n{}\n--- log (tail) ---\n{}",
+                cluster.ns,
                 match retrying {
                     Some(step) => format!("step {step} keeps failing"),
                     None => format!("timed out after {RESTORE_RUN:?}"),
@@ -189,7 +190,7 @@ pub fn wait_job_complete(env: &NodeEnv, cluster: &SimCluster, job: &str) -> Valu
                 steps.join("\n"),
                 super::last_lines(
                     &env.kubectl
-                        .run(&["logs", "-n", NS, &format!("job/{job}")])
+                        .run(&["logs", "-n", &cluster.ns, &format!("job/{job}")])
                         .stdout,
                     15
                 )
@@ -203,7 +204,7 @@ pub fn wait_job_complete(env: &NodeEnv, cluster: &SimCluster, job: &str) -> Valu
         "Job {job} failed: {:#}\n--- log ---\n{}",
         j["status"],
         env.kubectl
-            .run(&["logs", "-n", NS, &format!("job/{job}")])
+            .run(&["logs", "-n", &cluster.ns, &format!("job/{job}")])
             .stdout
     );
     j
@@ -221,7 +222,7 @@ pub fn assert_run_succeeded(env: &NodeEnv, cluster: &SimCluster, req: &Requested
     );
 
     // status.restore: the whole run, every step done or skipped, the request reset.
-    let cr = env.get("cratedb", NS, &cluster.name);
+    let cr = env.get("cratedb", &cluster.ns, &cluster.name);
     let status = &cr["status"]["restore"];
     assert_eq!(status["phase"], "Succeeded", "{status:#}");
     assert_eq!(status["runId"], req.run_id.as_str(), "{status:#}");
@@ -264,7 +265,7 @@ pub fn assert_run_succeeded(env: &NodeEnv, cluster: &SimCluster, req: &Requested
 
     // Events on the CrateDB resource (kubectl describe cratedb): the run's start, the RESTORE
     // sent, its end, each once (also over a Pod restart); nothing failed.
-    let events = env.events_of(&cluster.name);
+    let events = env.events_in(&cluster.ns, &cluster.name);
     for reason in ["RestoreStarted", "RestoreSent", "RestoreSucceeded"] {
         let of_run: Vec<&(String, String)> = events
             .iter()
@@ -275,8 +276,9 @@ pub fn assert_run_succeeded(env: &NodeEnv, cluster: &SimCluster, req: &Requested
         assert_eq!(
             of_run.len(),
             1,
-            "one {reason} event of run {} on cratedb/{}: {events:#?}",
+            "one {reason} event of run {} on cratedb/{}/{}: {events:#?}",
             req.run_id,
+            cluster.ns,
             cluster.name
         );
     }
@@ -333,7 +335,7 @@ pub fn assert_run_succeeded(env: &NodeEnv, cluster: &SimCluster, req: &Requested
     );
 
     // The Job's Pod ran to Succeeded with exit code 0.
-    let pods = env.job_pods(&req.job);
+    let pods = env.job_pods_in(&cluster.ns, &req.job);
     let last = pods
         .iter()
         .find(|p| p["status"]["phase"] == "Succeeded")
@@ -357,7 +359,7 @@ pub fn assert_run_succeeded(env: &NodeEnv, cluster: &SimCluster, req: &Requested
             "get",
             "jobs",
             "-n",
-            NS,
+            &cluster.ns,
             "-l",
             &format!("{JOB_SELECTOR}{}", cluster.name),
         ])
@@ -498,9 +500,8 @@ fn webhook_pods_ready_and_a_restore_runs_as_a_job_pod(env: &NodeEnv) {
             .iter()
             .flat_map(|c| c["webhooks"].as_array().unwrap())
             .filter(|w| {
-                w["name"]
-                    .as_str()
-                    .is_some_and(|n| n.ends_with("restore.cloud.crate.io"))
+                w["name"] == "mutate.restore.cloud.crate.io"
+                    || w["name"] == "validate.restore.cloud.crate.io"
             })
             .collect();
         assert_eq!(ours.len(), 1, "{kind}: {list:#}");
@@ -515,9 +516,25 @@ fn webhook_pods_ready_and_a_restore_runs_as_a_job_pod(env: &NodeEnv) {
         );
     }
 
+    // The uninstall guard's configuration judges only the chart's pre-delete hook ConfigMap,
+    // through the same Service (node/lifecycle.rs has the uninstall itself).
+    let guard = env.kubectl.get_json(&[
+        "get",
+        "validatingwebhookconfiguration",
+        "e2e-cratedb-restore-uninstall-guard",
+    ]);
+    let hook = &guard["webhooks"][0];
+    assert_eq!(hook["name"], "uninstall-guard.restore.cloud.crate.io");
+    assert_eq!(hook["clientConfig"]["service"]["path"], "/guard-uninstall");
+    assert_eq!(
+        hook["objectSelector"]["matchLabels"]["restore.cloud.crate.io/uninstall-guard"],
+        "e2e-cratedb-restore"
+    );
+
     // A cluster with a backup-metrics Deployment, which the restore stops and restarts.
     let metrics = "backup-metrics-story";
     let cluster = env.deploy_cluster(ClusterSpec {
+        ns: NS.into(),
         name: "story".into(),
         snapshot: snapshot(500_000),
         bytes_per_sec: 100_000,
@@ -629,6 +646,7 @@ fn webhook_pods_ready_and_a_restore_runs_as_a_job_pod(env: &NodeEnv) {
 fn superuser_sql_goes_through_pod_exec_of_crash_without_secrets_in_the_uri(env: &NodeEnv) {
     let audit_log = std::path::PathBuf::from(env.node.get("AUDIT_LOG"));
     let cluster = env.deploy_cluster(ClusterSpec {
+        ns: NS.into(),
         name: "exec".into(),
         snapshot: snapshot(200_000),
         bytes_per_sec: 100_000,
@@ -766,6 +784,7 @@ fn a_deleted_job_pod_resumes_an_all_restore_that_replaced_the_system_password(en
 
 fn deleted_job_pod_resumes(env: &NodeEnv, name: &str, restore: Value) {
     let cluster = env.deploy_cluster(ClusterSpec {
+        ns: NS.into(),
         name: name.into(),
         snapshot: snapshot(1_000_000),
         bytes_per_sec: 25_000,
@@ -1073,6 +1092,7 @@ fn the_job_token_can_do_what_a_restore_needs_and_no_more(env: &NodeEnv) {
     let cronjob = format!("create-snapshot-{name}");
     let labels = json!({"app.kubernetes.io/component": "backup", "app.kubernetes.io/name": name});
     let cluster = env.deploy_cluster(ClusterSpec {
+        ns: NS.into(),
         name: name.into(),
         snapshot: snapshot(1000),
         bytes_per_sec: 100_000,
@@ -1314,6 +1334,7 @@ fn backups_are_suspended_and_a_running_backup_delays_the_restore(env: &NodeEnv) 
     let backup_job = format!("create-snapshot-{name}-manual");
     let labels = json!({"app.kubernetes.io/component": "backup", "app.kubernetes.io/name": name});
     let cluster = env.deploy_cluster(ClusterSpec {
+        ns: NS.into(),
         name: name.into(),
         snapshot: snapshot(500_000),
         bytes_per_sec: 100_000,

@@ -221,12 +221,14 @@ write_env
 
 # --- Processes --------------------------------------------------------------------------------
 # start NAME CMD...: run CMD detached (own session, survives this script) with the node mark in
-# its environment, output in STATE/NAME.log, PID in STATE/NAME.pid.
+# its environment, output in STATE/NAME.log, PID in STATE/NAME.pid, the command line in
+# STATE/NAME.cmd (NUL-separated; node-ctl.sh starts it again from there).
 # AWS_EC2_METADATA_DISABLED: the kubelet's built-in ECR credential provider otherwise asks the
 # EC2 metadata address 169.254.169.254 for credentials, through the host's default route.
 start() {
   local name=$1
   shift
+  printf '%s\0' "$@" >"$STATE/$name.cmd"
   # shellcheck disable=SC2016 # $$, $0 and $@ belong to the inner bash
   env "${NODE_ENV_MARK}=${STATE}" AWS_EC2_METADATA_DISABLED=true setsid bash -c 'echo $$ >"$0"; exec "$@"' "$STATE/$name.pid" "$@" \
     </dev/null >>"$STATE/$name.log" 2>&1 8>&- &
