@@ -283,6 +283,16 @@ pub struct SnapshotsArgs {
     #[arg(long, env = "CRATEDB_RESTORE_CRATE_CA_FILE")]
     pub crate_ca_file: Option<std::path::PathBuf>,
 
+    /// How long an unreachable CrateDB or Kubernetes API is tried again (a cluster that is
+    /// starting, a Service without ready endpoints yet) before exit 1. 0: one attempt.
+    #[arg(
+        long,
+        env = "CRATEDB_RESTORE_CATALOG_WAIT",
+        default_value_t = 60,
+        value_name = "SECONDS"
+    )]
+    pub wait: u64,
+
     /// Log format (logs go to stderr).
     #[arg(
         long,

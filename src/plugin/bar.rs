@@ -88,7 +88,7 @@ pub fn numbers(view: &RestoreView) -> String {
     parts.join(" · ")
 }
 
-/// `[5/15] await_restore: Please wait ...`: where the run is and what it says.
+/// `[5/14] await_restore: Please wait ...`: where the run is and what it says.
 pub fn headline(view: &RestoreView) -> String {
     let message = view.message.as_deref().unwrap_or(match view.phase {
         Some(Phase::Pending) | None => "waiting for the restore Job to start",
@@ -101,7 +101,7 @@ pub fn headline(view: &RestoreView) -> String {
 }
 
 /// One line per change when the output is not a terminal (logs, CI):
-/// `Running · 40% · 400.00 MiB of 1000.00 MiB · 10.00 MiB/s · ETA 1m15s · [5/15] await_restore: ...`.
+/// `Running · 40% · 400.00 MiB of 1000.00 MiB · 10.00 MiB/s · ETA 1m15s · [5/14] await_restore: ...`.
 pub fn plain_line(view: &RestoreView) -> String {
     let phase = view
         .phase
@@ -176,7 +176,7 @@ mod tests {
             rendered(80, &[at(0.0, 0, "Running", "await_restore", WAIT)]),
             "⠁ [                                                                       ]   0%
   0 B of 1000.00 MiB · 10.00 MiB/s · ETA 1m15s
-  [5/15] await_restore: Please wait while cluster data is being restored..."
+  [5/14] await_restore: Please wait while cluster data is being restored..."
         );
         assert_eq!(
             rendered(
@@ -185,7 +185,7 @@ mod tests {
             ),
             "⠁ [============================>                                          ]  40%
   400.00 MiB of 1000.00 MiB · 10.00 MiB/s · ETA 1m15s
-  [5/15] await_restore: Please wait while cluster data is being restored..."
+  [5/14] await_restore: Please wait while cluster data is being restored..."
         );
         // Each update redraws in place: only the latest state is on the screen. All bytes
         // recovered but a shard not started yet: 99%, as the Job reports it, never 100%.
@@ -199,7 +199,7 @@ mod tests {
             ),
             "⠉ [======================================================================>]  99%
   1000.00 MiB of 1000.00 MiB · 10.00 MiB/s · ETA 1m15s
-  [5/15] await_restore: Please wait while cluster data is being restored..."
+  [5/14] await_restore: Please wait while cluster data is being restored..."
         );
         assert_eq!(
             rendered(
@@ -214,7 +214,7 @@ mod tests {
             ),
             "⠁ [=======================================================================] 100%
   1000.00 MiB of 1000.00 MiB
-  [15/15] reset_snapshot: The restore succeeded"
+  [14/14] reset_snapshot: The restore succeeded"
         );
     }
 
@@ -226,7 +226,7 @@ mod tests {
             screen,
             "⠁ [                                                   ]   0%
   0 B of 1000.00 MiB · 10.00 MiB/s · ETA 1m15s
-  [1/15] preflight: Step preflight waiting: cannot reach Cra"
+  [1/14] preflight: Step preflight waiting: cannot reach Cra"
         );
         for line in screen.lines() {
             assert!(line.chars().count() <= 60, "{line:?}");
@@ -253,7 +253,7 @@ mod tests {
             rendered(60, &[preflight]),
             "⠁ [                                                   ]   0%
   Running
-  [1/15] preflight: Step preflight waiting: cannot reach Cra"
+  [1/14] preflight: Step preflight waiting: cannot reach Cra"
         );
     }
 
@@ -262,12 +262,12 @@ mod tests {
         let v = at(40.0, 419_430_400, "Running", "await_restore", "Restoring");
         assert_eq!(
             plain_line(&v),
-            "Running · 40% · 400.00 MiB of 1000.00 MiB · 10.00 MiB/s · ETA 1m15s · [5/15] await_restore: Restoring"
+            "Running · 40% · 400.00 MiB of 1000.00 MiB · 10.00 MiB/s · ETA 1m15s · [5/14] await_restore: Restoring"
         );
         let done = at(100.0, 1_048_576_000, "Succeeded", "reset_snapshot", "Done");
         assert_eq!(
             plain_line(&done),
-            "Succeeded · 100% · 1000.00 MiB of 1000.00 MiB · [15/15] reset_snapshot: Done"
+            "Succeeded · 100% · 1000.00 MiB of 1000.00 MiB · [14/14] reset_snapshot: Done"
         );
     }
 }

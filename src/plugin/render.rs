@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
-    job::step::PLAN,
+    job::step::{PLAN, StepId},
     plan::PlanSummary,
     progress::Progress,
     restore_options::PREFIX,
@@ -115,7 +115,16 @@ impl RestoreView {
         let status: RestoreStatus = serde_json::from_value(raw.clone())
             .map_err(|e| format!("status.restore cannot be read: {e}"))?;
         let active = status.phase.is_some_and(Phase::is_active);
-        let mut ids: Vec<String> = PLAN.iter().map(|s| s.id.as_str().to_string()).collect();
+        // cancel_restore belongs to a run that was asked to stop; listing it under every other
+        // run would read as if each one had a step left undone.
+        let cancelling = status.cancel_requested_at.is_some()
+            || status.phase == Some(Phase::Cancelled)
+            || status.steps.contains_key(StepId::CancelRestore.as_str());
+        let mut ids: Vec<String> = PLAN
+            .iter()
+            .filter(|s| cancelling || s.id != StepId::CancelRestore)
+            .map(|s| s.id.as_str().to_string())
+            .collect();
         let unknown: Vec<String> = status
             .steps
             .keys()
@@ -609,6 +618,19 @@ mod tests {
     }
 
     #[test]
+    fn the_cancel_step_is_listed_once_a_cancel_was_asked_for() {
+        let plain = render_text(&view(Some(running())), Styles::PLAIN, now());
+        assert!(!plain.contains("cancel_restore"), "{plain}");
+        let mut asked = running();
+        asked["cancelRequestedAt"] = json!("2024-11-24T10:09:00Z");
+        let text = render_text(&view(Some(asked)), Styles::PLAIN, now());
+        assert!(
+            text.contains("await_restore                 Running       9m27s\ncancel_restore                -\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn text_of_a_running_restore() {
         let text = render_text(&view(Some(running())), Styles::PLAIN, now());
         let expected = r#"CrateDB dbs/my-cluster
@@ -628,7 +650,6 @@ before_cluster_update         Succeeded       30s  CronJob create-snapshot-my-cl
 before_restore_backup         Succeeded      1.0s
 restore_backup_data           Succeeded      1.0s  (attempt 2) RESTORE sent
 await_restore                 Running       9m27s
-cancel_restore                -
 restore_system_user_password  -
 restore_user_jwt_auth         -
 validate_restore_complete     -
@@ -807,7 +828,12 @@ PLAN
         assert_eq!(r["progress"]["etaSeconds"], 60);
         assert_eq!(r["plan"], running()["plan"], "the plan as stored");
         let steps = r["steps"].as_array().unwrap();
-        assert_eq!(steps.len(), PLAN.len());
+        assert_eq!(
+            steps.len(),
+            PLAN.len() - 1,
+            "no cancel_restore row: not cancelled"
+        );
+        assert!(steps.iter().all(|s| s["id"] != "cancel_restore"));
         assert_eq!(
             steps[0],
             json!({"id": "preflight", "state": "Succeeded", "startedAt": "2024-11-24T10:00:00Z",
@@ -817,11 +843,11 @@ PLAN
         assert_eq!(steps[4]["state"], "Running");
         assert_eq!(steps[4]["durationSeconds"], 567.0);
         assert_eq!(
-            steps[14],
+            steps[13],
             json!({"id": "reset_snapshot", "state": null, "startedAt": null, "finishedAt": null,
                    "durationSeconds": null, "attempts": 0, "message": null})
         );
-        assert_eq!(v.restore.as_ref().unwrap().step_position(), Some((5, 15)));
+        assert_eq!(v.restore.as_ref().unwrap().step_position(), Some((5, 14)));
     }
 
     #[test]
