@@ -55,11 +55,31 @@ fn help_explains_every_command_with_examples() {
     let out = plugin(&["--help"], None);
     assert!(out.status.success());
     let help = text(&out.stdout);
+    // The command list: one line per command, its name first, the column as wide as the
+    // longest name.
+    let commands: Vec<String> = help
+        .split("Commands:\n")
+        .nth(1)
+        .expect("a Commands section")
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    for command in [
+        "status Show a CrateDB's restore",
+        "plan Preview a restore request",
+        "logs Follow the logs of the current restore run",
+        "cancel Cancel",
+        "snapshots List the snapshots",
+    ] {
+        assert!(
+            commands.iter().any(|c| c.starts_with(command)),
+            "{command:?} missing from the commands of --help: {commands:#?}\n{help}"
+        );
+    }
     for needle in [
         "Usage: kubectl cratedb-restore [OPTIONS] <COMMAND>",
-        "status  Show a CrateDB's restore",
-        "plan    Preview a restore request",
-        "logs    Follow the logs of the current restore run",
         "Examples:",
         "Exit codes:",
         "3  the watched restore Failed",
