@@ -31,6 +31,8 @@ fn free_port() -> u16 {
 
 struct Server {
     child: Child,
+    /// Holds the certificate the webhook writes; removed with the server.
+    _dir: tempfile::TempDir,
     addr: SocketAddr,
     cert_pem: Vec<u8>,
 }
@@ -43,10 +45,11 @@ impl Drop for Server {
 }
 
 fn start_server() -> Server {
-    let dir = std::env::temp_dir().join(format!("cratedb-restore-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cert = dir.join("cert.pem");
-    let _ = std::fs::remove_file(&cert);
+    let dir = tempfile::Builder::new()
+        .prefix("cratedb-restore-bench-")
+        .tempdir()
+        .unwrap();
+    let cert = dir.path().join("cert.pem");
     let (port, health) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_cratedb-restore-webhook"))
         .args([
@@ -59,11 +62,18 @@ fn start_server() -> Server {
         .arg("--self-signed-cert-out")
         .arg(&cert)
         .env_remove("KUBECONFIG")
-        .env("HOME", &dir)
+        .env("HOME", dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start the webhook binary");
+    // Owned from here on: a failed readiness wait kills the child and removes the directory.
+    let mut server = Server {
+        child,
+        _dir: dir,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        cert_pem: Vec::new(),
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", health)) {
@@ -78,11 +88,8 @@ fn start_server() -> Server {
         assert!(Instant::now() < deadline, "webhook did not become ready");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Server {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        cert_pem: std::fs::read(&cert).unwrap(),
-    }
+    server.cert_pem = std::fs::read(&cert).unwrap();
+    server
 }
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {

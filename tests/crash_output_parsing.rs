@@ -31,11 +31,15 @@ async fn crash_bin() -> PathBuf {
 /// `(stdout, stderr, exit status)` of the product's invocation; the child is killed when
 /// this future is dropped (timeout, panic).
 async fn real_crash(bin: &PathBuf, sim: &SimulatorHandle, sql: &str) -> (String, String, i32) {
-    let home = std::env::temp_dir().join(format!("crash-parse-home-{}", std::process::id()));
+    // crash keeps its history under $HOME; a directory of its own, removed when this returns.
+    let home = tempfile::Builder::new()
+        .prefix("crash-parse-home-")
+        .tempdir()
+        .expect("a temporary HOME for crash");
     let host = format!("--host=http://localhost:{}", sim.http_sql_addr().port());
     let child = tokio::process::Command::new(bin)
         .args(["--verify-ssl=false", &host, "-c", sql])
-        .env("HOME", &home)
+        .env("HOME", home.path())
         .env_remove("CRATEPW")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -24,11 +24,17 @@ fn built() -> &'static Built {
     BUILT.get_or_init(|| build(&image(), 0).unwrap())
 }
 
-fn rootfs() -> &'static tempfile::TempDir {
-    static ROOT: OnceLock<tempfile::TempDir> = OnceLock::new();
+/// Extracted once per test binary into the target's scratch space: a static is never dropped,
+/// so a temporary directory here would be left in /tmp by every run.
+fn rootfs() -> &'static Path {
+    static ROOT: OnceLock<std::path::PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
-        let root = tempfile::tempdir().unwrap();
-        common::extract(&common::unpack(built()).layer, root.path());
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("simulator-image-rootfs");
+        if root.exists() {
+            std::fs::remove_dir_all(&root).unwrap();
+        }
+        std::fs::create_dir_all(&root).unwrap();
+        common::extract(&common::unpack(built()).layer, &root);
         root
     })
 }
@@ -49,7 +55,7 @@ fn run(args: &[&str]) -> String {
         .collect();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let user = config["User"].as_str().unwrap();
-    common::stdout(&common::chroot_as(rootfs().path(), Some(user), &env, args))
+    common::stdout(&common::chroot_as(rootfs(), Some(user), &env, args))
 }
 
 #[test]
@@ -66,7 +72,6 @@ fn crash_runs_inside_the_rootfs() {
     assert_eq!(run(&["crash", "--version"]), expected);
     assert!(
         rootfs()
-            .path()
             .join("tmp/pycache/usr/local/lib/python3.11/dist-packages/crate")
             .is_dir()
     );
@@ -110,7 +115,7 @@ fn config_and_layout() {
     assert_eq!(entries["bin/sh"].link.as_deref(), Some("busybox"));
     assert_eq!(entries["usr/bin/python3.11"].mode, 0o755);
 
-    let root = rootfs().path();
+    let root = rootfs();
     let launcher = std::fs::read_to_string(root.join("usr/local/bin/crash")).unwrap();
     assert!(
         launcher.starts_with("#!/usr/bin/python3.11\n"),

@@ -46,11 +46,14 @@ pub struct Run {
 /// is dropped, on timeout and on panic alike (`kill_on_drop`).
 async fn crash(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
     let bin = crash_bin().await;
-    let home = std::env::temp_dir().join(format!("cratedb-sim-crash-home-{}", std::process::id()));
+    let home = tempfile::Builder::new()
+        .prefix("cratedb-sim-crash-home-")
+        .tempdir()
+        .expect("a temporary HOME for crash");
     let mut cmd = tokio::process::Command::new(&bin);
     cmd.args(args)
         // crash saves its config and history under $HOME
-        .env("HOME", &home)
+        .env("HOME", home.path())
         .env_remove("CRATEPW")
         .envs(env.iter().copied())
         .stdin(if stdin.is_some() {
