@@ -52,42 +52,6 @@ async fn terminated() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// The catalog, tried again while CrateDB or the API is unreachable (`--wait`): a plugin run
-/// right after a cluster starts should list, not fail on a Service without endpoints yet.
-async fn list_waiting(args: &SnapshotsArgs, client: kube::Client) -> CatalogResult {
-    use job::snapshots::{CatalogError, list};
-    let backoff = job::retry::Backoff {
-        initial: std::time::Duration::from_secs(1),
-        max: std::time::Duration::from_secs(10),
-        max_attempts: 0,
-    };
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(args.wait);
-    let config = args.config();
-    let mut attempt = 1;
-    loop {
-        match list(&config, client.clone(), args.from_request).await {
-            Err(CatalogError::Unavailable(reason)) => match backoff.next_delay(attempt, deadline) {
-                Some(delay) => {
-                    tracing::warn!(
-                        attempt,
-                        retry_in_s = delay.as_secs_f64(),
-                        "{reason}; trying again"
-                    );
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                None => return Err(CatalogError::Unavailable(reason)),
-            },
-            other => return other,
-        }
-    }
-}
-
-type CatalogResult = Result<
-    (String, Vec<cratedb_restore::cratedb::queries::SnapshotInfo>),
-    job::snapshots::CatalogError,
->;
-
 /// `snapshots`: the catalog of what can be restored, on stdout.
 async fn snapshots(args: SnapshotsArgs) -> i32 {
     use job::snapshots::CatalogError;
@@ -100,7 +64,8 @@ async fn snapshots(args: SnapshotsArgs) -> i32 {
             return ExitStatus::Retry.code();
         }
     };
-    match list_waiting(&args, client).await {
+    let wait = std::time::Duration::from_secs(args.wait);
+    match job::snapshots::list_waiting(&args.config(), client, args.from_request, wait).await {
         Ok((source, snapshots)) => {
             match args.output {
                 CatalogOutput::Json => println!(

@@ -2,12 +2,17 @@
 //! read through a read-only repository of its own that is dropped again. Nothing else in the
 //! cluster changes: no setting, no CronJob, no status. Credentials are bound parameters.
 
+use std::time::Duration;
+
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 use rand::Rng;
 use secrecy::SecretString;
+use tokio::time::Instant;
 
-use super::{config::JobConfig, context::read_secret_value, error::StepError, repository};
+use super::{
+    config::JobConfig, context::read_secret_value, error::StepError, repository, retry::Backoff,
+};
 use crate::{
     backup_location::{self, Location},
     cratedb::{
@@ -39,6 +44,40 @@ impl From<StepError> for CatalogError {
         match error {
             StepError::Transient(m) => Self::Unavailable(m),
             other => Self::Refused(other.to_string()),
+        }
+    }
+}
+
+/// [`list`], tried again while CrateDB or the API is unreachable, for up to `wait`: a plugin run
+/// right after a cluster starts should list, not fail on a Service without endpoints yet.
+pub async fn list_waiting(
+    config: &JobConfig,
+    client: Client,
+    from_request: bool,
+    wait: Duration,
+) -> Result<(String, Vec<SnapshotInfo>), CatalogError> {
+    let backoff = Backoff {
+        initial: Duration::from_secs(1),
+        max: Duration::from_secs(10),
+        max_attempts: 0,
+    };
+    let deadline = Instant::now() + wait;
+    let mut attempt = 1;
+    loop {
+        match list(config, client.clone(), from_request).await {
+            Err(CatalogError::Unavailable(reason)) => match backoff.next_delay(attempt, deadline) {
+                Some(delay) => {
+                    tracing::warn!(
+                        attempt,
+                        retry_in_s = delay.as_secs_f64(),
+                        "{reason}; trying again"
+                    );
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                None => return Err(CatalogError::Unavailable(reason)),
+            },
+            other => return other,
         }
     }
 }
