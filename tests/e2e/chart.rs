@@ -226,6 +226,16 @@ fn env_of(container: &Value) -> Vec<(String, Value)> {
         .unwrap_or_default()
 }
 
+/// A container's command-line arguments.
+fn args_of(container: &Value) -> Vec<&str> {
+    container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("an argument is a string"))
+        .collect()
+}
+
 #[track_caller]
 fn assert_restricted(pod: &Value, container: &Value) {
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{pod:#}");
@@ -352,12 +362,7 @@ fn chart_defaults_render_fail_closed_webhooks_and_restricted_pods() {
         container["livenessProbe"]["httpGet"],
         json!({"path": "/healthz", "port": "health"})
     );
-    let args: Vec<&str> = container["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let args = args_of(container);
     for expected in [
         "--listen=0.0.0.0:8443",
         "--health-listen=0.0.0.0:8080",
@@ -899,12 +904,7 @@ fn chart_uninstall_guard_drain_and_namespace_exclusion_on_every_accepted_version
         let deployment = r.named("Deployment", Some(RELEASE_NS), WEBHOOK_NAME);
         let pod = &deployment["spec"]["template"]["spec"];
         let container = &pod["containers"][0];
-        let args: Vec<&str> = container["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap())
-            .collect();
+        let args = args_of(container);
         for expected in [
             "--shutdown-delay-seconds=10",
             "--shutdown-grace-seconds=15",
