@@ -330,6 +330,48 @@ fn assert_one_pod(env: &NodeEnv, req: &Requested) -> Vec<Value> {
     lines
 }
 
+/// When a control-plane process was down under a running restore, and when the API server and
+/// the run answered again.
+struct Outage {
+    stopped_at: Instant,
+    /// From the SIGTERM to the process's exit.
+    exited: Duration,
+    started_at: Instant,
+    ready_at: Instant,
+    /// The run's first status write after the outage.
+    written_at: Instant,
+}
+
+/// Stops `process` at `at` (SIGTERM by its PID; down from then on: kube-apiserver stops
+/// listening at once, its graceful exit then waits for open watches, up to node-ctl's SIGKILL
+/// after 15 s), starts it again with the same flags `down_for` later, and waits for the API
+/// server and for the run's next status write.
+fn outage(
+    env: &NodeEnv,
+    cluster: &SimCluster,
+    at: Instant,
+    process: &'static str,
+    down_for: Duration,
+) -> Outage {
+    sleep_until(at);
+    let before = restore_status(env, cluster);
+    let stopped_at = Instant::now();
+    let mut down = Stopped::stop(env, &[process]);
+    let exited = stopped_at.elapsed();
+    sleep_until(stopped_at + down_for);
+    let started_at = Instant::now();
+    down.start_next(|_| {});
+    let ready_at = api_ready(env);
+    let written_at = next_status_write(env, cluster, &before);
+    Outage {
+        stopped_at,
+        exited,
+        started_at,
+        ready_at,
+        written_at,
+    }
+}
+
 // --- the API server stopped for 20 s -----------------------------------------------------------
 
 /// kube-apiserver stopped (SIGTERM by its PID) for 20 s and started again with the same flags
@@ -350,18 +392,19 @@ pub fn the_api_server_stopped_for_20s_while_the_job_waits_on_a_restore(env: &Nod
         "  await_restore seen {} after it began",
         secs(awaiting.elapsed())
     );
-    sleep_until(awaiting + Duration::from_secs(5));
-    let before = restore_status(env, &cluster);
-    // Down from the SIGTERM on (it stops listening at once; its graceful exit then waits for
-    // open watches, up to node-ctl's SIGKILL after 15 s).
-    let stopped_at = Instant::now();
-    let mut down = Stopped::stop(env, &["kube-apiserver"]);
-    let exited = stopped_at.elapsed();
-    sleep_until(stopped_at + Duration::from_secs(20));
-    let started_at = Instant::now();
-    down.start_next(|_| {});
-    let ready_at = api_ready(env);
-    let written_at = next_status_write(env, &cluster, &before);
+    let Outage {
+        stopped_at,
+        exited,
+        started_at,
+        ready_at,
+        written_at,
+    } = outage(
+        env,
+        &cluster,
+        awaiting + Duration::from_secs(5),
+        "kube-apiserver",
+        Duration::from_secs(20),
+    );
 
     let cr = assert_run_succeeded(env, &cluster, &req);
     let lines = assert_one_pod(env, &req);
@@ -395,16 +438,19 @@ pub fn etcd_restarted_while_the_job_waits_on_a_restore(env: &NodeEnv) {
     let req = request_restore_of(env, &cluster, &cluster.restore_manifest_with(tables()));
     let watch = watch_run(env, &cluster);
     let awaiting = await_started(env, &cluster);
-    sleep_until(awaiting + Duration::from_secs(15));
-    let before = restore_status(env, &cluster);
-    let stopped_at = Instant::now();
-    let mut down = Stopped::stop(env, &["etcd"]);
-    let exited = stopped_at.elapsed();
-    sleep_until(stopped_at + Duration::from_secs(10));
-    let started_at = Instant::now();
-    down.start_next(|_| {});
-    let ready_at = api_ready(env);
-    let written_at = next_status_write(env, &cluster, &before);
+    let Outage {
+        stopped_at,
+        exited,
+        started_at,
+        ready_at,
+        written_at,
+    } = outage(
+        env,
+        &cluster,
+        awaiting + Duration::from_secs(15),
+        "etcd",
+        Duration::from_secs(10),
+    );
 
     let cr = assert_run_succeeded(env, &cluster, &req);
     let lines = assert_one_pod(env, &req);
